@@ -1,0 +1,175 @@
+"""Build small (or full-size) random ModernBERT masked-LM checkpoints offline.
+
+Tests, CI, the benchmark and the app's offline fallback all load these through the same
+`from_pretrained` path as the real model. Special ids mirror mmBERT's Gemma vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]  # ids 0..4, as in Gemma
+PAD_ID, EOS_ID, BOS_ID, UNK_ID, MASK_ID = range(5)
+
+# A little Turkish (and the chat template's markers) so the BPE learns sensible pieces.
+_CORPUS = """\
+[Question]
+Türkiye'nin başkenti neresidir?
+[/Question]
+
+[Answer]
+Türkiye'nin başkenti Ankara'dır. Ankara, İç Anadolu Bölgesi'nde yer alır.
+[/Answer]
+
+[Question]
+Bana kısa bir şiir yazar mısın?
+[/Question]
+
+[Answer]
+Gökyüzü mavi, deniz derin; rüzgâr eser, kuşlar şarkı söyler.
+[/Answer]
+
+Evlerimizden çıktık ve parka yürüdük. Çocuklar bahçede oynuyordu.
+İstanbul, Boğaz'ın iki yakasında kurulmuş büyük bir şehirdir.
+Yapay zekâ modelleri metin üretirken kelimeleri adım adım seçer.
+Maskeli difüzyon modelleri cevabı boş bir tuvalden başlayarak doldurur.
+Bugün hava çok güzel; güneş parlıyor ve insanlar dışarıda vakit geçiriyor.
+Öğrenciler okulda matematik, tarih, fizik ve edebiyat dersleri alır.
+Kitap okumak insanın hayal gücünü geliştirir ve kelime dağarcığını zenginleştirir.
+Su yüz derecede kaynar. Dünya Güneş'in etrafında döner.
+Merhaba! Nasılsın? Ben iyiyim, teşekkür ederim. Sen nasılsın?
+İyi günler dilerim. Görüşmek üzere. Hoşça kal.
+Ankara'nın nüfusu beş milyondan fazladır. İzmir Ege'nin incisidir.
+Bir, iki, üç, dört, beş, altı, yedi, sekiz, dokuz, on.
+Pazartesi, salı, çarşamba, perşembe, cuma, cumartesi, pazar.
+The quick brown fox jumps over the lazy dog. Hello world!
+<s> </s> |USER|> <|USER|> ( ) { } < > / \\ " ' : ; , . ! ? - _ = + * & % $ # @
+"""
+
+
+def build_tokenizer(vocab_size: int = 600):
+    """Train a byte-level BPE on the bundled text and wrap it as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS.splitlines(keepends=True) * 4, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=512,
+    )
+
+
+def tiny_config(vocab_size: int, **overrides):
+    from transformers import ModernBertConfig
+
+    params = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        max_position_embeddings=512,
+        global_attn_every_n_layers=3,
+        local_attention=16,
+        pad_token_id=PAD_ID,
+        eos_token_id=EOS_ID,
+        bos_token_id=BOS_ID,
+        cls_token_id=EOS_ID,
+        sep_token_id=EOS_ID,
+    )
+    params.update(overrides)
+    return ModernBertConfig(**params)
+
+
+def mmbert_base_config(vocab_size: int = 256_000):
+    """The shape of mmBERT-base / DiffutronLM-0.3B (307M parameters)."""
+    from transformers import ModernBertConfig
+
+    return ModernBertConfig(
+        vocab_size=vocab_size,
+        hidden_size=768,
+        intermediate_size=1152,
+        num_hidden_layers=22,
+        num_attention_heads=12,
+        max_position_embeddings=8192,
+        global_attn_every_n_layers=3,
+        local_attention=128,
+        global_rope_theta=160_000.0,
+        local_rope_theta=160_000.0,
+        pad_token_id=PAD_ID,
+        eos_token_id=EOS_ID,
+        bos_token_id=BOS_ID,
+        cls_token_id=EOS_ID,
+        sep_token_id=EOS_ID,
+    )
+
+
+def build_random_checkpoint(
+    folder: str | os.PathLike,
+    seed: int = 0,
+    *,
+    full_size: bool = False,
+    logit_scale: float = 1.0,
+    config_overrides: dict | None = None,
+) -> Path:
+    """Write a random ModernBertForMaskedLM plus tokenizer to `folder` and return its path.
+
+    `full_size` builds mmBERT-base's shape (256k vocabulary, 307M parameters) in seconds by
+    skipping the default init; the tokenizer stays small (ids above its size are never typed,
+    but the model can propose them, as the real one can propose any of its 256k ids).
+    `logit_scale` sharpens the output distribution so proposals are more or less confident.
+    """
+    import torch
+    from transformers import ModernBertForMaskedLM
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    if full_size:
+        config = mmbert_base_config()
+    else:
+        config = tiny_config(len(tokenizer), **(config_overrides or {}))
+
+    torch.manual_seed(seed)
+    if full_size:
+        from transformers.initialization import no_init_weights
+
+        with no_init_weights():
+            model = ModernBertForMaskedLM(config)
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "norm" in name and name.endswith("weight"):
+                    p.fill_(1.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                else:
+                    p.normal_(0.0, 0.02, generator=gen)
+    else:
+        model = ModernBertForMaskedLM(config)
+    model.tie_weights()
+    if logit_scale != 1.0:
+        with torch.no_grad():
+            model.head.norm.weight.mul_(logit_scale)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "diffutron_demo.json").write_text(
+        json.dumps({"kind": "random", "seed": seed, "full_size": full_size}, indent=2)
+    )
+    return folder
