@@ -126,6 +126,8 @@ def build_random_checkpoint(
     *,
     full_size: bool = False,
     logit_scale: float = 1.0,
+    token_bias: dict[int, float] | None = None,
+    added_tokens: list[str] | None = None,
     config_overrides: dict | None = None,
 ) -> Path:
     """Write a random ModernBertForMaskedLM plus tokenizer to `folder` and return its path.
@@ -133,7 +135,9 @@ def build_random_checkpoint(
     `full_size` builds mmBERT-base's shape (256k vocabulary, 307M parameters) in seconds by
     skipping the default init; the tokenizer stays small (ids above its size are never typed,
     but the model can propose them, as the real one can propose any of its 256k ids).
-    `logit_scale` sharpens the output distribution so proposals are more or less confident.
+    `logit_scale` sharpens the output distribution so proposals are more or less confident;
+    `token_bias` adds to chosen tokens' output logits and `added_tokens` makes strings single
+    (non-special) tokens: tests use them to provoke rare paths such as the stop check.
     """
     import torch
     from transformers import ModernBertForMaskedLM
@@ -141,6 +145,8 @@ def build_random_checkpoint(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
+    if added_tokens:
+        tokenizer.add_tokens(added_tokens)
     if full_size:
         config = mmbert_base_config()
     else:
@@ -167,6 +173,10 @@ def build_random_checkpoint(
     if logit_scale != 1.0:
         with torch.no_grad():
             model.head.norm.weight.mul_(logit_scale)
+    if token_bias:
+        with torch.no_grad():
+            for token, bias in token_bias.items():
+                model.decoder.bias[token] += bias
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "diffutron_demo.json").write_text(

@@ -13,11 +13,16 @@ from diffutron_demo.checkpoints import build_random_checkpoint
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
-    """Two seeded random tiny checkpoints; the second has sharper (more confident) proposals."""
+    """Seeded random tiny checkpoints: plain; sharper (more confident) proposals; one whose
+    tokenizer has "<s>"/"</s>" as single tokens that it likes to propose (the stop check fires);
+    one that likes to propose the mask id itself (a committed mask stays a mask)."""
     root = tmp_path_factory.mktemp("ckpt")
+    stop_tokens = ["<s>", "</s>"]  # ids 600 and 601 after the 600-token BPE
     return [
         build_random_checkpoint(root / "tiny-a", seed=1),
         build_random_checkpoint(root / "tiny-b", seed=2, logit_scale=8.0),
+        build_random_checkpoint(root / "tiny-stop", seed=3, added_tokens=stop_tokens, token_bias={600: 2.5, 601: 2.5}),
+        build_random_checkpoint(root / "tiny-mask", seed=4, token_bias={4: 2.5}),
     ]
 
 

@@ -1,0 +1,148 @@
+"""Loading a masked diffusion LM: device, dtype, the trained context window, clear errors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL = "diffutron/DiffutronLM-0.3B-1st-Stage"
+KNOWN_MODELS = (DEFAULT_MODEL, "diffutron/DiffutronLM-0.3B-Instruct")
+# The window Diffutron was trained on (its model cards). A config's max_position_embeddings
+# (8192, inherited from mmBERT) is the architecture's limit, not what the model learned.
+DEFAULT_CONTEXT_WINDOW = 256
+
+
+class ModelLoadError(RuntimeError):
+    """The model can't be had; the message is one sentence that says what to do."""
+
+
+@dataclass
+class LoadedModel:
+    model: object  # a transformers masked LM, in eval mode
+    tokenizer: object
+    name: str
+    device: str
+    dtype: str
+    context_window: int
+
+    @property
+    def mask_id(self) -> int:
+        return self.tokenizer.mask_token_id
+
+    @property
+    def eos_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return self.tokenizer.eos_token_id if pad is None else pad
+
+    @property
+    def bos_id(self):
+        return self.tokenizer.bos_token_id
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError("Device 'cuda' was asked for, but no CUDA GPU is available: use --device cpu.")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "auto":
+        # bf16 on a CPU without bf16 units runs 4-6x slower than fp32.
+        return torch.bfloat16 if device.startswith(("cuda", "mps")) else torch.float32
+    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if dtype not in table:
+        raise ModelLoadError(f"Unknown dtype '{dtype}': use auto, float32 or bfloat16.")
+    return table[dtype]
+
+
+def context_window_of(config, tokenizer, override: int | None = None) -> int:
+    """The trained window: 256 unless the checkpoint states a smaller one, or the caller overrides."""
+    if override:
+        return int(override)
+    window = DEFAULT_CONTEXT_WINDOW
+    for stated in (getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)):
+        if isinstance(stated, int) and 0 < stated < window:
+            window = stated
+    return window
+
+
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    device: str = "auto",
+    dtype: str = "auto",
+    context_window: int | None = None,
+) -> LoadedModel:
+    """Load a hub id or local folder through AutoModelForMaskedLM / AutoTokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    device = pick_device(device)
+    torch_dtype = pick_dtype(dtype, device)
+    is_local = Path(name_or_path).expanduser().exists()
+    where = "folder" if is_local else "model"
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors...
+        raise ModelLoadError(_explain(name_or_path, is_local, exc)) from exc
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch_dtype)
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"The {where} '{name_or_path}' is a {getattr(config, 'model_type', 'unknown')} model without a "
+            f"masked-LM head: pick a masked diffusion LM such as {DEFAULT_MODEL}."
+        ) from exc
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise ModelLoadError(
+            f"Out of memory while loading '{name_or_path}' on {device}: free memory or try --device cpu."
+        ) from exc
+    except Exception as exc:
+        raise ModelLoadError(_explain(name_or_path, is_local, exc)) from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:
+        raise ModelLoadError(_explain(name_or_path, is_local, exc, what="tokenizer")) from exc
+    if tokenizer.mask_token_id is None:
+        raise ModelLoadError(
+            f"The tokenizer of '{name_or_path}' has no mask token, so it can't drive a masked diffusion LM."
+        )
+    if tokenizer.eos_token_id is None and tokenizer.pad_token_id is None:
+        raise ModelLoadError(f"The tokenizer of '{name_or_path}' has neither an eos nor a pad token.")
+    model.to(device).eval()
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=str(name_or_path),
+        device=device,
+        dtype=str(torch_dtype).replace("torch.", ""),
+        context_window=context_window_of(config, tokenizer, context_window),
+    )
+
+
+def _explain(name: str, is_local: bool, exc: Exception, what: str = "model") -> str:
+    if is_local:
+        return f"Could not load the {what} from the folder '{name}' ({type(exc).__name__}): check it holds a saved checkpoint."
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    if offline:
+        return (
+            f"Could not load '{name}': HF_HUB_OFFLINE is set and it is not in the local cache; "
+            "download it once with network access, or pass a local folder."
+        )
+    return (
+        f"Could not load '{name}' ({type(exc).__name__}): check the id and your network, "
+        "or pass a local folder with --model PATH."
+    )

@@ -1,0 +1,371 @@
+"""The instrumented sampler: dllm's LLaDA-style masked diffusion loop, one record per step.
+
+Reads top to bottom like the reference (shared/docs/dllm-reference.md §4), with two changes
+that keep its decisions and cut its cost: the 256k-vocabulary head, the penalty, the sampling
+and the softmax run only on the rows that can be committed this step, and sampling draws one
+uniform per row (inverse CDF) instead of a float64 Gumbel tensor over the whole vocabulary:
+the same distribution, a different random stream.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from .models import LoadedModel
+from .schedule import transfer_schedule
+from .settings import SamplerSettings
+from .strategies import get_strategy
+from .trajectory import Trajectory
+
+STOP_STRINGS = ("|USER|>", "<|USER|>", "<s>", "</s>")
+END_MARKER = "[/Answer]"
+STOP_REPLACEMENT = "\n[/Answer]\n"
+TOP_K = 5
+
+
+@dataclass
+class StepRecord:
+    step: int
+    block: int
+    scheduled: int  # the transfer schedule's count for this step (0 for unscheduled strategies)
+    quota: int  # what the step could commit: min(scheduled, masks left on the canvas)
+    window: tuple[int, int]  # canvas positions the block may commit in: [start, end)
+    candidates: list[dict]  # {"pos", "token", "conf", "top": [[token, prob], ...]}, canvas order
+    committed: list[int]  # positions committed this step, best first
+    overflow: list[dict] = field(default_factory=list)  # commits past the window (quota > candidates)
+    forced: list[dict] = field(default_factory=list)  # {"pos", "token", "was", "kind"}: not decisions
+    forward_ms: float = 0.0  # encoder + head + logit processing
+    step_ms: float = 0.0  # the whole step, stop check included
+
+    def to_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "block": self.block,
+            "scheduled": self.scheduled,
+            "quota": self.quota,
+            "window": list(self.window),
+            "candidates": self.candidates,
+            "committed": self.committed,
+            "overflow": self.overflow,
+            "forced": self.forced,
+            "forward_ms": round(self.forward_ms, 3),
+            "step_ms": round(self.step_ms, 3),
+        }
+
+
+class Run:
+    """One generation. Iterate it for the step records; `trajectory()` at any point after."""
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        prompt_ids: list[int],
+        settings: SamplerSettings,
+        seed: int = 0,
+        *,
+        record: bool = True,
+        prompt_text: str = "",
+        prompt_meta: dict | None = None,
+    ):
+        if not prompt_ids:
+            raise ValueError("The prompt has no tokens.")
+        settings.validate()
+        self.lm, self.settings, self.seed, self.record = lm, settings, int(seed), record
+        self.prompt_ids = list(prompt_ids)
+        self.prompt_text = prompt_text
+        self.prompt_meta = prompt_meta or {}
+        self.strategy = get_strategy(settings.remasking)
+        self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        P, N = len(self.prompt_ids), settings.max_new_tokens
+        self.canvas = torch.tensor(self.prompt_ids + [lm.mask_id] * N, device=lm.device).unsqueeze(0)
+        # CFG's unconditional pass hides the prompt as it was at the start (dllm's `given`).
+        self.given = (self.canvas[0] != lm.mask_id) & (self.canvas[0] != lm.eos_id)
+        self.steps: list[StepRecord] = []
+        self.stop_reason = "running"
+        self.started = time.perf_counter()
+        self.finished = None
+        self._prompt_text_len = len(self._decode(self.canvas[0, :P].tolist()))
+        # How many more tokens the prompt has than a plain re-encode of its text (user-typed
+        # special strings); the stop check's offset-to-index mapping corrects by this.
+        self._reencode_delta = P - len(self._encode(self._decode(self.prompt_ids)))
+        self._iter = self._loop()
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[StepRecord]:
+        return self
+
+    def __next__(self) -> StepRecord:
+        return next(self._iter)
+
+    def run_to_end(self) -> Trajectory:
+        for _ in self:
+            pass
+        return self.trajectory()
+
+    def _loop(self) -> Iterator[StepRecord]:
+        s, lm = self.settings, self.lm
+        P, N, L = len(self.prompt_ids), s.max_new_tokens, s.block_length
+        S = s.steps_per_block
+        step_index = 0
+        with torch.inference_mode():
+            for b in range(s.num_blocks):
+                start, end = P + b * L, min(P + (b + 1) * L, P + N)
+                n_masks = int((self.canvas[0, start:end] == lm.mask_id).sum())
+                if self.strategy.follows_schedule:
+                    gen = self.generator if s.stochastic_transfer else None
+                    plan = transfer_schedule(n_masks, S, gen)
+                else:
+                    plan = [0] * (n_masks + S)  # an upper bound: each step commits at least one
+                for scheduled in plan:
+                    if not (self.canvas == lm.mask_id).any():
+                        break  # dllm's early exit: nothing left to fill
+                    if not self.strategy.follows_schedule and not (self.canvas[0, :end] == lm.mask_id).any():
+                        break  # this block (and everything left of it) is full
+                    record = self._step(step_index, b, scheduled, (start, end))
+                    self.steps.append(record)
+                    step_index += 1
+                    yield record
+                    if self.stop_reason != "running":
+                        return
+        self.stop_reason = "complete"
+        self.finished = time.perf_counter()
+
+    def _step(self, index: int, block: int, scheduled: int, window: tuple[int, int]) -> StepRecord:
+        lm, s, x = self.lm, self.settings, self.canvas[0]
+        t0 = time.perf_counter()
+        is_mask = x == lm.mask_id
+        # Candidates: every mask left of the window's end, earlier blocks' leftovers included.
+        cand = torch.nonzero(is_mask[: window[1]]).flatten()
+        hidden = self._encode_canvas()
+        logits = self._logits(hidden, cand)
+        proposals, conf = self._propose(logits)
+        scores = self.strategy.scores(conf, cand, x.numel(), self.generator)
+        order = _stable_desc(scores)
+        masks_left = int(is_mask.sum())
+        quota = min(scheduled, masks_left) if self.strategy.follows_schedule else masks_left
+        take = min(self.strategy.count(scores[order], quota, s), len(cand), quota)
+        chosen = order[:take]
+        commit_pos = cand[chosen]
+        commit_tok = proposals[chosen]
+        overflow = []
+        if self.strategy.follows_schedule and quota > len(cand):
+            overflow = self._overflow(quota - len(cand), cand, hidden)
+        forward_ms = (time.perf_counter() - t0) * 1000
+        x[commit_pos] = commit_tok
+        for item in overflow:
+            x[item["pos"]] = item["token"]
+        committed = commit_pos.tolist() + [o["pos"] for o in overflow]
+        forced = self._stop_check()
+        record = StepRecord(
+            step=index,
+            block=block,
+            scheduled=scheduled,
+            quota=quota,
+            window=window,
+            candidates=self._describe(cand, proposals, conf, logits) if self.record else [],
+            committed=committed,
+            overflow=overflow,
+            forced=forced,
+            forward_ms=forward_ms,
+        )
+        if s.early_stop and self.stop_reason == "running" and self._answer_closed():
+            self.stop_reason = "end_marker"
+            self.finished = time.perf_counter()
+        record.step_ms = (time.perf_counter() - t0) * 1000
+        return record
+
+    # -- model ------------------------------------------------------------------------------------
+    def _encode_canvas(self) -> torch.Tensor:
+        """Last hidden states [rows, T, H]: one row, or two with CFG's prompt-masked copy."""
+        x = self.canvas
+        if self.settings.cfg_scale > 0:
+            un = x.clone()
+            un[0, self.given] = self.lm.mask_id
+            x = torch.cat([x, un], dim=0)
+        return self.lm.model.model(input_ids=x).last_hidden_state
+
+    def _logits(self, hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Penalized logits [len(rows), V] for the given canvas rows only, in float32."""
+        model = self.lm.model
+        out = model.decoder(model.head(hidden[:, rows])).float()
+        if self.settings.cfg_scale > 0:
+            cond, un = out[0], out[1]
+            out = un + (self.settings.cfg_scale + 1) * (cond - un)
+        else:
+            out = out[0]
+        return self._penalize(out)
+
+    def _penalize(self, logits: torch.Tensor) -> torch.Tensor:
+        theta = self.settings.repetition_penalty
+        if theta == 1.0 or logits.numel() == 0:
+            return logits
+        # Presence penalty over every distinct id on the canvas but mask and eos (dllm's fork).
+        present = torch.unique(self.canvas[0])
+        present = present[(present != self.lm.mask_id) & (present != self.lm.eos_id)]
+        cols = logits[:, present]
+        logits[:, present] = torch.where(cols > 0, cols / theta, cols * theta)
+        return logits
+
+    def _propose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampled token per row and its confidence (probability under the temperature-free logits)."""
+        if logits.shape[0] == 0:
+            empty = torch.empty(0, device=logits.device)
+            return empty.long(), empty
+        temperature = self.settings.temperature
+        if temperature == 0:
+            tokens = logits.argmax(dim=-1)
+        else:
+            probs = torch.softmax(logits.double() / temperature, dim=-1)
+            cdf = probs.cumsum(dim=-1)
+            u = torch.rand(logits.shape[0], generator=self.generator, dtype=torch.float64).to(logits.device)
+            tokens = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
+            tokens = tokens.clamp_max(logits.shape[1] - 1)
+        log_z = torch.logsumexp(logits, dim=-1)
+        conf = torch.exp(logits.gather(1, tokens.unsqueeze(1)).squeeze(1) - log_z)
+        return tokens, conf
+
+    def _overflow(self, extra: int, cand: torch.Tensor, hidden: torch.Tensor) -> list[dict]:
+        """dllm's top-k over the whole row can reach past the candidates when the quota exceeds
+        them; ties among those -inf rows go to the lowest positions. Only masks among them change."""
+        x = self.canvas[0]
+        outside = torch.ones_like(x, dtype=torch.bool)
+        outside[cand] = False
+        picked = torch.nonzero(outside).flatten()[:extra]
+        picked = picked[x[picked] == self.lm.mask_id]
+        if len(picked) == 0:
+            return []
+        tokens, _ = self._propose(self._logits(hidden, picked))
+        return [{"pos": int(p), "token": int(t)} for p, t in zip(picked.tolist(), tokens.tolist())]
+
+    # -- the fork's stop check (fixed: it looks at generated positions only) ----------------------
+    def _stop_check(self) -> list[dict]:
+        x = self.canvas[0]
+        text = self._decode(x.tolist())
+        hits = [i for i in (text.find(s, self._prompt_text_len) for s in STOP_STRINGS) if i >= 0]
+        if not hits:
+            return []
+        offset = min(hits)
+        P, T = len(self.prompt_ids), x.numel()
+        prefix = self._encode(text[:offset])
+        index = len(prefix) + self._reencode_delta
+        if self.lm.bos_id is not None and int(x[0]) == self.lm.bos_id and (not prefix or prefix[0] != self.lm.bos_id):
+            index += 1
+        index = max(index, P)
+        if index >= T:
+            return []
+        fill = self._encode(STOP_REPLACEMENT)[: T - index]
+        new = fill + [self.lm.pad_id] * (T - index - len(fill))
+        forced = []
+        for offset_in_fill, token in enumerate(new):
+            pos = index + offset_in_fill
+            was = int(x[pos])
+            if was != token:
+                forced.append({"pos": pos, "token": token, "was": was, "kind": "stop_string"})
+        x[index:] = torch.tensor(new, device=x.device)
+        return forced
+
+    def _answer_closed(self) -> bool:
+        """The end marker is on the canvas with every position before it filled."""
+        x = self.canvas[0].tolist()
+        P = len(self.prompt_ids)
+        filled = P
+        while filled < len(x) and x[filled] != self.lm.mask_id:
+            filled += 1
+        return END_MARKER in self._decode(x[P:filled])
+
+    def _describe(self, cand, proposals, conf, logits) -> list[dict]:
+        if len(cand) == 0:
+            return []
+        k = min(TOP_K, logits.shape[1])
+        top_logits, top_ids = logits.topk(k, dim=-1)
+        top_probs = torch.exp(top_logits - torch.logsumexp(logits, dim=-1, keepdim=True))
+        rows = zip(cand.tolist(), proposals.tolist(), conf.tolist(), top_ids.tolist(), top_probs.tolist())
+        return [
+            {"pos": p, "token": t, "conf": c, "top": [[i, q] for i, q in zip(ids, probs)]}
+            for p, t, c, ids, probs in rows
+        ]
+
+    # -- text -------------------------------------------------------------------------------------
+    def _decode(self, ids: list[int]) -> str:
+        return self.lm.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _encode(self, text: str) -> list[int]:
+        # Plain encode, as the reference's stop check does (special strings become special ids).
+        return list(self.lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # -- result -----------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        if self.stop_reason == "running":
+            self.stop_reason = "cancelled"
+            self.finished = time.perf_counter()
+        self._iter.close()
+
+    @property
+    def final_ids(self) -> list[int]:
+        return self.canvas[0].tolist()
+
+    def reply(self) -> str:
+        return decode_reply(self.lm.tokenizer, self.final_ids, len(self.prompt_ids))
+
+    def trajectory(self) -> Trajectory:
+        ids = self.final_ids
+        seen = set(ids) | set(self.prompt_ids)
+        for st in self.steps:
+            for c in st.candidates:
+                seen.add(c["token"])
+                seen.update(t for t, _ in c["top"])
+            seen.update(f["was"] for f in st.forced)
+        tok = self.lm.tokenizer
+        pieces = {int(i): tok.decode([i], skip_special_tokens=False) for i in sorted(seen)}
+        end = self.finished or time.perf_counter()
+        return Trajectory(
+            model={"name": self.lm.name, "device": self.lm.device, "dtype": self.lm.dtype,
+                   "context_window": self.lm.context_window},
+            settings=self.settings.to_dict(),
+            seed=self.seed,
+            prompt={"text": self.prompt_text, **self.prompt_meta},
+            prompt_ids=list(self.prompt_ids),
+            special_ids={"mask": self.lm.mask_id, "pad": self.lm.pad_id, "eos": self.lm.eos_id,
+                         "bos": self.lm.bos_id},
+            final_ids=ids,
+            reply=self.reply(),
+            stop_reason=self.stop_reason,
+            wall_ms=round((end - self.started) * 1000, 3),
+            pieces=pieces,
+            steps=[st.to_dict() for st in self.steps],
+        )
+
+
+def decode_reply(tokenizer, ids: list[int], prompt_len: int) -> str:
+    """dllm's decode_trim: the generated text before the first eos / [/Answer], specials removed."""
+    body = ids[prompt_len:]
+    eos = tokenizer.eos_token_id
+    if eos in body:
+        body = body[: body.index(eos)]
+    text = tokenizer.decode(body, skip_special_tokens=True)
+    if tokenizer.eos_token and tokenizer.eos_token in text:
+        text = text.split(tokenizer.eos_token, 1)[0]
+    return text.split(END_MARKER, 1)[0]
+
+
+def _stable_desc(scores: torch.Tensor) -> torch.Tensor:
+    """Indices from high to low score; equal scores keep canvas order (ties go to the lowest position)."""
+    return torch.sort(scores, descending=True, stable=True).indices
+
+
+def generate(lm: LoadedModel, prompt_ids: list[int], settings: SamplerSettings, seed: int = 0, **kw) -> Trajectory:
+    """Run to the end and return the trajectory."""
+    return Run(lm, prompt_ids, settings, seed, **kw).run_to_end()
+
+
+def expected_forward_passes(settings: SamplerSettings) -> int:
+    """Upper bound on forward passes for the scheduled strategies (blocks x steps per block)."""
+    return settings.num_blocks * settings.steps_per_block if settings.max_new_tokens else 0
+
+
+__all__ = ["Run", "StepRecord", "generate", "decode_reply", "expected_forward_passes", "math"]
