@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .settings import SettingsError
+from .settings import check_fits
 
 
 class PromptError(ValueError):
@@ -90,12 +90,12 @@ def build_prompt(
         raise PromptError("The prompt is empty: type a question first.")
     if raw:
         ids = encode_text(tokenizer, question)
-        _check_fits(len(ids), max_new_tokens, context_window)
+        check_fits(len(ids), max_new_tokens, context_window)
         return Prompt(text=question, ids=ids, raw=True)
 
     history = list(history or [])
     question_ids = encode_text(tokenizer, render_turn(question))
-    _check_fits(len(question_ids), max_new_tokens, context_window)
+    check_fits(len(question_ids), max_new_tokens, context_window)
     # Turn texts tokenize independently here: every turn ends in "\n\n" and starts with "[".
     turn_ids = [encode_text(tokenizer, render_turn(q, a)) for q, a in history]
     budget = context_window - max_new_tokens - len(question_ids)
@@ -119,13 +119,3 @@ def build_prompt(
         dropped_turns=len(history) - len(kept_history),
         history_tokens=max(history_tokens, 0),
     )
-
-
-def _check_fits(prompt_tokens: int, max_new_tokens: int, context_window: int) -> None:
-    if prompt_tokens + max_new_tokens > context_window:
-        room = context_window - max_new_tokens
-        raise SettingsError(
-            "max_new_tokens",
-            f"The prompt is {prompt_tokens} tokens, but with {max_new_tokens} new tokens only {room} fit the "
-            f"model's {context_window}-token window: shorten the prompt or lower max new tokens.",
-        )

@@ -98,21 +98,6 @@ class SamplerSettings:
             raise SettingsError("factor", "Factor must be above 0.")
         return self
 
-    def check_fits(self, prompt_tokens: int, context_window: int) -> None:
-        """The canvas (prompt + answer) must fit the model's trained window."""
-        if self.max_new_tokens >= context_window:
-            raise SettingsError(
-                "max_new_tokens",
-                f"Max new tokens ({self.max_new_tokens}) must leave room for the prompt in the "
-                f"model's {context_window}-token window.",
-            )
-        if prompt_tokens + self.max_new_tokens > context_window:
-            raise SettingsError(
-                "max_new_tokens",
-                f"The prompt ({prompt_tokens} tokens) plus {self.max_new_tokens} new tokens exceeds the "
-                f"model's {context_window}-token window; shorten the prompt or lower max new tokens.",
-            )
-
     @property
     def num_blocks(self) -> int:
         return math.ceil(self.max_new_tokens / self.block_length)
@@ -126,6 +111,22 @@ class SamplerSettings:
 
     def with_changes(self, **changes) -> "SamplerSettings":
         return replace(self, **changes).validate()
+
+
+def check_fits(prompt_tokens: int, max_new_tokens: int, context_window: int) -> None:
+    """The canvas (prompt + answer) must fit the model's trained window."""
+    if max_new_tokens >= context_window:
+        raise SettingsError(
+            "max_new_tokens",
+            f"Max new tokens ({max_new_tokens}) must be below the model's {context_window}-token window, "
+            "to leave room for the prompt.",
+        )
+    if prompt_tokens + max_new_tokens > context_window:
+        raise SettingsError(
+            "max_new_tokens",
+            f"The prompt is {prompt_tokens} tokens; with {max_new_tokens} new tokens that exceeds the model's "
+            f"{context_window}-token window: shorten the prompt or lower max new tokens.",
+        )
 
 
 PRESETS: dict[str, SamplerSettings] = {

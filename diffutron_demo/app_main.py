@@ -1,0 +1,40 @@
+"""Start the app: pick the model (flag, env var, default), fall back offline, queue, launch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .html_views import CSS
+from .models import DEFAULT_MODEL
+from .service import ModelManager
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="diffutron-demo: chat with and watch a masked diffusion LM")
+    parser.add_argument("--model", default=os.environ.get("DIFFUTRON_MODEL", DEFAULT_MODEL),
+                        help="hub id or local folder (env DIFFUTRON_MODEL; default %(default)s)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    return parser.parse_args(argv)
+
+
+def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto"):
+    """Load the model (or the demo fallback) and build the Blocks app with its queue."""
+    from .ui import build_app
+
+    manager = ModelManager(requested=model, device=device, dtype=dtype)
+    print(manager.load(), flush=True)
+    demo = build_app(manager)
+    # One run at a time on a CPU (two cores are already busy); a GPU serves a few at once.
+    limit = 1 if manager.lm.device == "cpu" else 4
+    demo.queue(default_concurrency_limit=limit, max_size=32)
+    return demo
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    demo = create(args.model, args.device, args.dtype)
+    demo.launch(server_name=args.host, server_port=args.port, css=CSS, max_file_size="20mb", share=False)

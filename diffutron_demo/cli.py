@@ -1,0 +1,112 @@
+"""Command line: `python -m diffutron_demo generate ...` prints the reply and writes the trajectory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .models import DEFAULT_MODEL
+from .settings import SamplerSettings, SettingsError
+
+_DEFAULTS = SamplerSettings()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        self.exit(2, f"error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m diffutron_demo", description="Masked diffusion LM demo tools.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    gen = sub.add_parser("generate", help="generate one answer and record its trajectory")
+    gen.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder (default: %(default)s)")
+    gen.add_argument("--prompt", required=True, help="the question (or raw text with --raw)")
+    gen.add_argument("--raw", action="store_true", help="send the text without the chat template")
+    gen.add_argument("--steps", default=_DEFAULTS.steps)
+    gen.add_argument("--max-new-tokens", default=_DEFAULTS.max_new_tokens)
+    gen.add_argument("--block-length", default=_DEFAULTS.block_length)
+    gen.add_argument("--temperature", default=_DEFAULTS.temperature)
+    gen.add_argument("--repetition-penalty", default=_DEFAULTS.repetition_penalty)
+    gen.add_argument("--remasking", default=_DEFAULTS.remasking)
+    gen.add_argument("--stochastic-transfer", action="store_true")
+    gen.add_argument("--cfg-scale", default=_DEFAULTS.cfg_scale)
+    gen.add_argument("--threshold", default=_DEFAULTS.threshold, help="for --remasking threshold")
+    gen.add_argument("--factor", default=_DEFAULTS.factor, help="for --remasking factor")
+    gen.add_argument("--early-stop", action="store_true", help="stop once the answer's end marker is committed")
+    gen.add_argument("--seed", default=0)
+    gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    gen.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    gen.add_argument("--context-window", default=None, help="override the model's trained window")
+    gen.add_argument("--out", default=None, help="write the trajectory JSON here")
+    gen.add_argument("--quiet", action="store_true", help="print only the reply")
+    return parser
+
+
+SETTING_FLAGS = ("steps", "max_new_tokens", "block_length", "temperature", "repetition_penalty", "remasking",
+                 "stochastic_transfer", "cfg_scale", "threshold", "factor", "early_stop")
+
+
+def _whole(name: str, value) -> int:
+    try:
+        number = float(value)
+        if number != int(number):
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise SettingsError(name, f"{name.replace('_', ' ').capitalize()} must be a whole number (got {value!r}).") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .chat import PromptError
+    from .models import ModelLoadError
+
+    try:
+        return _generate(args)
+    except (SettingsError, PromptError, ModelLoadError) as exc:
+        flag = f" (--{exc.field.replace('_', '-')})" if isinstance(exc, SettingsError) else ""
+        print(f"error{flag}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+
+
+def _generate(args) -> int:
+    from .chat import build_prompt
+    from .models import load_model
+    from .sampler import Run
+
+    settings = SamplerSettings.from_dict({k: getattr(args, k) for k in SETTING_FLAGS})
+    seed = _whole("seed", args.seed)
+    if not 0 <= seed < 2**63:
+        raise SettingsError("seed", "Seed must be between 0 and 2^63-1.")
+    window = _whole("context_window", args.context_window) if args.context_window is not None else None
+    if window is not None and window < 2:
+        raise SettingsError("context_window", "Context window must be at least 2 tokens.")
+    if not args.prompt.strip():
+        from .chat import PromptError
+
+        raise PromptError("The prompt is empty: pass --prompt TEXT.")
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, context_window=window)
+    prompt = build_prompt(lm.tokenizer, args.prompt, raw=args.raw, max_new_tokens=settings.max_new_tokens,
+                          context_window=lm.context_window)
+    run = Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text, prompt_meta={"raw": prompt.raw})
+    try:
+        for record in run:
+            if not args.quiet:
+                print(f"\rstep {record.step + 1}: committed {len(record.committed)}", end="", file=sys.stderr)
+    except KeyboardInterrupt:
+        run.cancel()
+    trajectory = run.trajectory()
+    if not args.quiet:
+        forward_s = sum(s["forward_ms"] for s in trajectory.steps) / 1000
+        print(f"\r{len(trajectory.steps)} steps, {trajectory.wall_ms / 1000:.2f} s "
+              f"(model {forward_s:.2f} s) on {lm.device}/{lm.dtype}, stop: {trajectory.stop_reason}", file=sys.stderr)
+    print(trajectory.reply)
+    if args.out:
+        trajectory.save(args.out)
+        if not args.quiet:
+            print(f"trajectory written to {args.out}", file=sys.stderr)
+    return 130 if trajectory.stop_reason == "cancelled" else 0

@@ -1,0 +1,124 @@
+"""Exports that play a run with no server: a standalone HTML player and an animated GIF."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+
+from .html_views import _cividis
+from .trajectory import Trajectory
+from .views import COMMITTED, COMMITTED_NOW, FORCED, PROPOSED, cell_grid
+
+_STATE_CODE = {"masked": 0, PROPOSED: 1, COMMITTED_NOW: 2, COMMITTED: 3, FORCED: 4}
+
+
+def frames(traj: Trajectory) -> dict:
+    """Compact per-step data: for every step and answer position [state, token, conf]."""
+    grid = cell_grid(traj)
+    tokens = {c.token for row in grid for c in row if c.token is not None}
+    return {
+        "title": traj.prompt.get("text", ""),
+        "reply": traj.reply,
+        "model": traj.model.get("name", ""),
+        "pieces": {str(t): traj.piece(t) for t in sorted(tokens)},
+        "steps": [[[_STATE_CODE[c.state], c.token, None if c.conf is None else round(c.conf, 4)] for c in row]
+                  for row in grid],
+        "block": traj.settings.get("block_length") or traj.answer_len,
+    }
+
+
+def _json_for_script(data) -> str:
+    # Inside <script>, "</script>" or "<!--" in model text would end the block: escape < > &.
+    return (json.dumps(data, ensure_ascii=False).replace("&", "\\u0026").replace("<", "\\u003c")
+            .replace(">", "\\u003e"))
+
+
+_PLAYER = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px}
+#canvas{font-family:ui-monospace,monospace;line-height:1.9;font-size:15px;margin:12px 0}
+.t{padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre-wrap}
+.m{color:#999;background:#f2f2f2}.now{box-shadow:0 0 0 2px #e45756}.f{outline:2px solid #d62728}
+#heat{border:1px solid #ddd;image-rendering:pixelated}
+.row{display:flex;gap:12px;align-items:center}
+</style></head><body>
+<h2>Masked diffusion, step by step</h2>
+<div id="prompt"></div>
+<div class="row"><button id="play">▶ play</button>
+<input id="slider" type="range" min="0" value="0" style="flex:1"><span id="label"></span></div>
+<div id="canvas"></div>
+<canvas id="heat"></canvas>
+<p style="color:#666;font-size:13px">Rows: answer positions. Columns: steps. Faint: still masked (colour =
+confidence of the current proposal). Solid: committed. Red x: forced edit. Colours: cividis (dark = low, yellow = high).</p>
+<script id="data" type="application/json">__DATA__</script>
+<script>
+const D = JSON.parse(document.getElementById('data').textContent);
+const stops = [[0,[0,34,78]],[.25,[65,77,107]],[.5,[124,123,120]],[.75,[188,175,111]],[1,[254,232,56]]];
+function col(v){v=Math.min(Math.max(v,0),1);for(let i=1;i<stops.length;i++){if(v<=stops[i][0]){
+ const [x0,c0]=stops[i-1],[x1,c1]=stops[i],f=(v-x0)/(x1-x0);
+ return 'rgb('+c0.map((a,j)=>Math.round(a+(c1[j]-a)*f)).join(',')+')';}}return 'rgb(254,232,56)';}
+const n = D.steps.length, L = n ? D.steps[0].length : 0;
+document.getElementById('prompt').textContent = 'Prompt: ' + D.title.trim();
+const slider = document.getElementById('slider'); slider.max = n;
+const heat = document.getElementById('heat'), cw = Math.max(4, Math.min(14, Math.floor(900 / Math.max(n,1)))), ch = 10;
+heat.width = n * cw; heat.height = L * ch; const g = heat.getContext('2d');
+function drawHeat(upto){g.clearRect(0,0,heat.width,heat.height);
+ for(let s=0;s<upto;s++){for(let i=0;i<L;i++){const [st,tok,c]=D.steps[s][i]; if(st===0) continue;
+  g.globalAlpha = st===1 ? 0.35 : 1; g.fillStyle = st===4 ? '#d62728' : col(c===null?1:c);
+  g.fillRect(s*cw,i*ch,cw-1,ch-1); if(st===2){g.globalAlpha=1;g.strokeStyle='#fff';g.strokeRect(s*cw+1,i*ch+1,cw-3,ch-3);}}}
+ g.globalAlpha=1; g.strokeStyle='#444'; for(let b=D.block;b<L;b+=D.block){g.beginPath();g.moveTo(0,b*ch);g.lineTo(heat.width,b*ch);g.stroke();}}
+function show(step){const box=document.getElementById('canvas'); box.replaceChildren();
+ const row = step ? D.steps[step-1] : Array(L).fill([0,null,null]);
+ for(const [st,tok,c] of row){const s=document.createElement('span'); s.className='t';
+  if(st<=1){s.className+=' m'; s.textContent='▒'; if(st===1) s.title='proposal: '+D.pieces[tok]+' ('+c+')';}
+  else{s.textContent=D.pieces[tok]; const v=c===null?1:c; s.style.background=col(v); s.style.color=v>.55?'#000':'#fff';
+   if(st===2) s.className+=' now'; if(st===4) s.className+=' f';}
+  box.appendChild(s);}
+ document.getElementById('label').textContent='step '+step+' / '+n; drawHeat(step);}
+slider.oninput=()=>show(+slider.value);
+let timer=null; document.getElementById('play').onclick=()=>{ if(timer){clearInterval(timer);timer=null;return;}
+ if(+slider.value>=n) slider.value=0; timer=setInterval(()=>{ if(+slider.value>=n){clearInterval(timer);timer=null;return;}
+ slider.value=+slider.value+1; show(+slider.value);}, 120);};
+show(n);
+</script></body></html>
+"""
+
+
+def standalone_html(traj: Trajectory) -> str:
+    """A single HTML file (no network, no server) with a slider, play button, canvas and heatmap."""
+    title = html.escape(f"diffutron-demo: {traj.prompt.get('text', '')[:60]}", quote=True)
+    return _PLAYER.replace("__TITLE__", title).replace("__DATA__", _json_for_script(frames(traj)))
+
+
+def gif_bytes(traj: Trajectory, cell: int = 8, max_frames: int = 80, frame_ms: int = 90) -> bytes:
+    """An animated GIF of the heatmap filling in (Pillow, which Gradio already depends on)."""
+    from PIL import Image, ImageDraw
+
+    grid = cell_grid(traj)
+    n, L = len(grid), traj.answer_len
+    width, height = max(n, 1) * cell + 2, max(L, 1) * cell + 18
+    every = max(1, -(-n // max_frames))
+    shown = list(range(every, n + 1, every))
+    if not shown or shown[-1] != n:
+        shown.append(n)
+    images = []
+    for upto in shown:
+        img = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(img)
+        for s in range(upto):
+            for i, c in enumerate(grid[s]):
+                if c.state == "masked":
+                    continue
+                x, y = 1 + s * cell, 16 + i * cell
+                color = "#d62728" if c.state == FORCED else _cividis(1.0 if c.conf is None else c.conf)
+                if c.state == PROPOSED:  # faint: blend with white
+                    rgb = tuple(int(color[k : k + 2], 16) for k in (1, 3, 5))
+                    color = tuple(int(255 - (255 - v) * 0.35) for v in rgb)
+                draw.rectangle([x, y, x + cell - 2, y + cell - 2], fill=color)
+        draw.text((2, 2), f"step {upto}/{n}", fill="black")
+        images.append(img)
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+    return buffer.getvalue()

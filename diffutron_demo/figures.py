@@ -1,0 +1,134 @@
+"""Plotly figures drawn from a trajectory: the token-by-step heatmap and the per-step chart.
+
+Colour: cividis, which stays readable with red-green colour blindness and in grayscale.
+State is carried by opacity and marker shape, not by hue alone. All token text is escaped:
+plotly renders a subset of HTML in labels and hover text.
+"""
+
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+
+from .trajectory import Trajectory
+from .views import COMMITTED, COMMITTED_NOW, FORCED, PROPOSED, cell_grid, step_summary
+
+COLORSCALE = "Cividis"
+MAX_ROWS_WITH_TEXT = 96
+
+
+def show_piece(text: str) -> str:
+    """A token's text made visible and safe: whitespace shown, HTML escaped."""
+    text = text.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·") or "∅"
+    return html.escape(text, quote=True)
+
+
+def _hover(traj: Trajectory, cell, step: int, record: dict) -> str:
+    if cell.token is None:
+        return f"step {step + 1}<br>still masked, no proposal yet (outside the window)"
+    piece = show_piece(traj.piece(cell.token))
+    lines = [f"step {step + 1} · <b>{piece}</b>"]
+    if cell.conf is not None:
+        lines.append(f"confidence {cell.conf:.3f}")
+    quota = len(record["committed"])
+    if cell.state == COMMITTED_NOW:
+        why = f"rank {cell.rank} of {len(record['candidates'])} candidates, quota {quota}" if cell.rank else "quota reached past the window"
+        lines.append(f"committed now: {why}")
+    elif cell.state == PROPOSED:
+        lines.append(f"still masked: rank {cell.rank} of {len(record['candidates'])}, quota {quota}")
+    elif cell.state == FORCED:
+        lines.append("forced edit (stop string found): not a remasking decision")
+    else:
+        lines.append("committed earlier")
+    for token, prob in (cell.top or [])[:5]:
+        lines.append(f"&nbsp;&nbsp;{show_piece(traj.piece(token))} {prob:.3f}")
+    return "<br>".join(lines)
+
+
+def heatmap_figure(traj: Trajectory, upto: int | None = None, *, total_steps: int | None = None,
+                   marker_step: int | None = None, title: str | None = None) -> go.Figure:
+    """Rows = answer positions, columns = steps; `upto` draws a run in progress."""
+    grid = cell_grid(traj, upto)
+    n_steps, n_pos = len(grid), traj.answer_len
+    P = traj.prompt_len
+    columns = list(range(1, n_steps + 1))
+    final = traj.canvas_at(n_steps) if n_steps else traj.final_ids
+    labels = [f"{i}: {show_piece(traj.piece(final[P + i]))}" for i in range(n_pos)]
+
+    proposed = [[None] * n_steps for _ in range(n_pos)]
+    committed = [[None] * n_steps for _ in range(n_pos)]
+    hover = [[""] * n_steps for _ in range(n_pos)]
+    now_x, now_y, forced_x, forced_y = [], [], [], []
+    for s, row in enumerate(grid):
+        record = traj.steps[s]
+        for i, cell in enumerate(row):
+            hover[i][s] = _hover(traj, cell, s, record)
+            if cell.state == PROPOSED:
+                proposed[i][s] = cell.conf
+            elif cell.state in (COMMITTED, COMMITTED_NOW):
+                committed[i][s] = cell.conf if cell.conf is not None else 1.0
+                if cell.state == COMMITTED_NOW:
+                    now_x.append(s + 1)
+                    now_y.append(i)
+            elif cell.state == FORCED:
+                forced_x.append(s + 1)
+                forced_y.append(i)
+                hover[i][s] = _hover(traj, cell, s, record)
+
+    fig = go.Figure()
+    common = dict(x=columns, y=list(range(n_pos)), coloraxis="coloraxis", hoverinfo="text", xgap=1, ygap=1)
+    fig.add_trace(go.Heatmap(z=proposed, text=hover, name="still masked (proposal)", opacity=0.35, **common))
+    fig.add_trace(go.Heatmap(z=committed, text=hover, name="committed", **common))
+    fig.add_trace(go.Scatter(x=now_x, y=now_y, mode="markers", name="committed at this step",
+                             marker=dict(symbol="square-open", size=9, color="white", line=dict(width=2)),
+                             hoverinfo="skip"))
+    if forced_x:
+        fig.add_trace(go.Scatter(x=forced_x, y=forced_y, mode="markers", name="forced edit (stop string)",
+                                 marker=dict(symbol="x", size=8, color="#d62728"), hoverinfo="skip"))
+    block = traj.settings.get("block_length") or n_pos
+    for edge in range(block, n_pos, block):
+        fig.add_hline(y=edge - 0.5, line=dict(color="#444", width=1.5, dash="dash"))
+    if marker_step:
+        fig.add_vline(x=marker_step, line=dict(color="#e45756", width=2))
+    expected = max(total_steps or n_steps, 1)
+    show_text = n_pos <= MAX_ROWS_WITH_TEXT
+    fig.update_layout(
+        title=title,
+        coloraxis=dict(colorscale=COLORSCALE, cmin=0, cmax=1,
+                       colorbar=dict(title="confidence", thickness=12, len=0.8)),
+        xaxis=dict(title="step", range=[0.5, expected + 0.5]),
+        yaxis=dict(title="answer position", autorange="reversed",
+                   tickmode="array" if show_text else "auto",
+                   tickvals=list(range(n_pos)) if show_text else None,
+                   ticktext=labels if show_text else None, tickfont=dict(size=9)),
+        legend=dict(orientation="h", y=-0.12),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        height=max(320, min(1400, 14 * n_pos + 140)),
+        template="plotly_white",
+        uirevision="heatmap",
+    )
+    return fig
+
+
+def step_chart(traj: Trajectory) -> go.Figure:
+    """Per step: tokens committed (bars) and mean candidate confidence (line)."""
+    rows = step_summary(traj)
+    steps = [r["step"] + 1 for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=steps, y=[r["committed"] for r in rows], name="tokens committed",
+                         marker_color="#7f7f7f", yaxis="y2", opacity=0.5))
+    fig.add_trace(go.Scatter(x=steps, y=[r["mean_conf"] for r in rows], name="mean candidate confidence",
+                             mode="lines+markers", line=dict(color="#00204d")))
+    fig.add_trace(go.Scatter(x=steps, y=[r["cutoff"] for r in rows], name="cutoff (last committed)",
+                             mode="lines", line=dict(color="#bcaf6f", dash="dot")))
+    fig.update_layout(
+        xaxis=dict(title="step"),
+        yaxis=dict(title="confidence", range=[0, 1.02]),
+        yaxis2=dict(title="tokens", overlaying="y", side="right", rangemode="tozero"),
+        legend=dict(orientation="h", y=-0.25),
+        margin=dict(l=10, r=10, t=10, b=10),
+        height=300,
+        template="plotly_white",
+    )
+    return fig

@@ -1,0 +1,51 @@
+"""The Learn tab: a short, true account of how this sampler writes (English and Turkish)."""
+
+LEARN_MD = """
+## How a masked diffusion model writes
+
+**English.** A normal chatbot writes one word after another, left to right. Diffutron works
+differently. It starts with the prompt followed by a row of empty slots, the **masks** (`▒` in the
+canvas). At every **step** the model looks at the whole canvas at once, in both directions, and
+proposes a token for every masked slot, each with a **confidence**: the probability it gives its
+proposal. The sampler then **commits** the most confident proposals and leaves the rest masked for
+later. Committed tokens never change again (except when a stop string forces the end marker in).
+
+- **Blocks.** The answer is split into blocks of `block length` slots. Only masks left of the current
+  block's end may be committed, so the answer fills roughly block by block, left to right, while
+  the model still *sees* the whole canvas. `block length = 1` makes it write strictly left to right.
+- **The schedule.** Each block gets `ceil(steps / blocks)` steps and a fixed number of tokens to
+  commit per step (with the model card's settings: 64 tokens, 64 steps, blocks of 32: one token per
+  step). Fewer steps means more tokens per step: faster, usually worse.
+- **Temperature** changes how proposals are drawn (0 = always the most likely token). The
+  confidence used for ranking is always the temperature-free probability.
+- **Repetition penalty** pushes down every token already on the canvas, the prompt's included.
+- **CFG scale** contrasts the model's proposal with one made while the prompt is hidden.
+- **Threshold / factor** remasking commit *every* proposal that is confident enough, so easy parts
+  of the answer fill in one step: fewer forward passes.
+- The model ends an answer by writing `[/Answer]` and then padding: watch the run of confident
+  pad tokens at the end of a trained model's canvas.
+
+**In the heatmap:** each row is an answer slot, each column a step. Faint cells are still masked
+(their colour is the confidence of the current proposal); solid cells are committed; a white
+square marks the step a cell was committed; a red ✕ is a forced edit. Dashed lines are block
+borders. Dark = low confidence, yellow = high (cividis, readable for colour-blind people and in
+grayscale).
+
+---
+
+**Türkçe.** Sıradan bir sohbet modeli kelimeleri soldan sağa tek tek yazar. Diffutron ise isteminin
+ardına bir sıra boş yuva, yani **maske** (`▒`) koyarak başlar. Her **adımda** model tuvalin
+tamamına iki yönlü bakar ve her maskeli yuva için bir belirteç önerir; her önerinin bir **güveni**
+vardır (modelin o öneriye verdiği olasılık). Örnekleyici en güvenli önerileri **kesinleştirir**,
+gerisini sonraki adımlara bırakır. Kesinleşen belirteçler bir daha değişmez.
+
+- **Bloklar:** Cevap `block length` uzunluğunda bloklara bölünür; yalnızca geçerli bloğun sonundan
+  önceki maskeler kesinleşebilir. `block length = 1` modeli tam soldan sağa yazdırır.
+- **Zamanlama:** Her blok `ceil(adım / blok)` adım alır; her adımda belli sayıda belirteç kesinleşir.
+- **Sıcaklık** önerilerin nasıl çekildiğini değiştirir (0 = hep en olası belirteç).
+- **Tekrar cezası** tuvalde zaten bulunan her belirteci aşağı iter.
+- **Eşik / faktör** yöntemleri yeterince güvenli *her* öneriyi aynı adımda kesinleştirir: daha az adım.
+
+**Isı haritasında** her satır bir cevap yuvası, her sütun bir adımdır. Soluk hücreler hâlâ
+maskelidir; dolu hücreler kesinleşmiştir; beyaz kare kesinleştiği adımı gösterir.
+"""

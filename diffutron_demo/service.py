@@ -1,0 +1,107 @@
+"""What the app does, without Gradio: hold the model, run chats and comparisons step by step.
+
+The UI module only wires components to these functions, so they are tested directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .chat import Prompt, build_prompt
+from .models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model
+from .sampler import Run
+from .settings import SamplerSettings
+
+DEMO_MODEL = "demo (bundled, offline)"
+
+
+def demo_checkpoint_dir() -> Path:
+    """The offline fallback: a small random checkpoint, built deterministically on first use."""
+    root = Path(os.environ.get("DIFFUTRON_DEMO_CACHE", Path.home() / ".cache" / "diffutron_demo"))
+    folder = root / "demo-random-v1"
+    if not (folder / "model.safetensors").exists():
+        from .checkpoints import build_random_checkpoint
+
+        tmp = root / f".building-{os.getpid()}"
+        build_random_checkpoint(tmp, seed=0, logit_scale=4.0)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process built it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+@dataclass
+class ModelManager:
+    """The loaded model plus a banner that says what is loaded and why."""
+
+    requested: str = DEFAULT_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    lm: LoadedModel | None = None
+    banner: str = ""
+    is_demo: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def choices(self) -> list[str]:
+        names = list(KNOWN_MODELS)
+        if self.requested not in names:
+            names.insert(0, self.requested)
+        return names + [DEMO_MODEL]
+
+    def load(self, name: str | None = None) -> str:
+        """Load `name` (or the requested model); on failure fall back to the demo model. Returns the banner."""
+        name = name or self.requested
+        with self.lock:
+            if name == DEMO_MODEL:
+                self._load_demo("")
+                return self.banner
+            try:
+                self.lm = load_model(name, device=self.device, dtype=self.dtype)
+                self.is_demo = False
+                self.banner = f"Model: {name} ({self.lm.device}, {self.lm.dtype}, {self.lm.context_window}-token window)."
+            except ModelLoadError as exc:
+                self._load_demo(f"{exc} ")
+            return self.banner
+
+    def _load_demo(self, reason: str) -> None:
+        self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32")
+        self.lm.name = DEMO_MODEL
+        self.is_demo = True
+        self.banner = (f"{reason}Using the bundled demo model: a small RANDOM checkpoint that shows the "
+                       "mechanics of masked diffusion, not real Turkish answers.")
+
+
+def start_run(lm: LoadedModel, question: str, settings: SamplerSettings, seed: int, *,
+              history: list[tuple[str, str]] | None = None, raw: bool = False) -> tuple[Run, Prompt]:
+    """Build the prompt (dropping old turns to fit) and a Run ready to iterate."""
+    prompt = build_prompt(lm.tokenizer, question, history=history, raw=raw,
+                          max_new_tokens=settings.max_new_tokens, context_window=lm.context_window)
+    meta = {"raw": raw, "history_turns": len(prompt.history), "dropped_turns": prompt.dropped_turns}
+    run = Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text, prompt_meta=meta)
+    return run, prompt
+
+
+def compare_runs(lm: LoadedModel, question: str, settings_list: list[SamplerSettings], seed: int,
+                 raw: bool = False):
+    """Run several settings on the same prompt and seed, one step of each in turn.
+
+    Yields (runs, index of the run that just stepped); the runs progress together, so a live view
+    shows them side by side. Canvases of different lengths can't share a forward pass, so each
+    run keeps its own; see README "Compare".
+    """
+    runs = [start_run(lm, question, s, seed, raw=raw)[0] for s in settings_list]
+    active = list(range(len(runs)))
+    while active:
+        for i in list(active):
+            try:
+                next(runs[i])
+            except StopIteration:
+                active.remove(i)
+                continue
+            yield runs, i
+    yield runs, None
