@@ -143,7 +143,7 @@ class Run:
         cand = torch.nonzero(is_mask[: window[1]]).flatten()
         hidden = self._encode_canvas()
         logits = self._logits(hidden, cand)
-        proposals, conf = self._propose(logits)
+        proposals, conf, probs = self._propose(logits)
         scores = self.strategy.scores(conf, cand, x.numel(), self.generator)
         order = _stable_desc(scores)
         masks_left = int(is_mask.sum())
@@ -167,7 +167,7 @@ class Run:
             scheduled=scheduled,
             quota=quota,
             window=window,
-            candidates=self._describe(cand, proposals, conf, logits) if self.record else [],
+            candidates=self._describe(cand, proposals, conf, probs) if self.record else [],
             committed=committed,
             overflow=overflow,
             forced=forced,
@@ -211,11 +211,12 @@ class Run:
         logits[:, present] = torch.where(cols > 0, cols / theta, cols * theta)
         return logits
 
-    def _propose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sampled token per row and its confidence (probability under the temperature-free logits)."""
+    def _propose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sampled token per row, its confidence (probability under the temperature-free logits),
+        and those probabilities."""
         if logits.shape[0] == 0:
             empty = torch.empty(0, device=logits.device)
-            return empty.long(), empty
+            return empty.long(), empty, logits
         temperature = self.settings.temperature
         if temperature == 0:
             tokens = logits.argmax(dim=-1)
@@ -225,9 +226,10 @@ class Run:
             u = torch.rand(logits.shape[0], generator=self.generator, dtype=torch.float64).to(logits.device)
             tokens = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
             tokens = tokens.clamp_max(logits.shape[1] - 1)
-        log_z = torch.logsumexp(logits, dim=-1)
-        conf = torch.exp(logits.gather(1, tokens.unsqueeze(1)).squeeze(1) - log_z)
-        return tokens, conf
+        # softmax then gather, as dllm does, so near-ties round the same way and rank the same.
+        probs = torch.softmax(logits, dim=-1)
+        conf = probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
+        return tokens, conf, probs
 
     def _overflow(self, extra: int, cand: torch.Tensor, hidden: torch.Tensor) -> list[dict]:
         """dllm's top-k over the whole row can reach past the candidates when the quota exceeds
@@ -239,7 +241,7 @@ class Run:
         picked = picked[x[picked] == self.lm.mask_id]
         if len(picked) == 0:
             return []
-        tokens, _ = self._propose(self._logits(hidden, picked))
+        tokens, _, _ = self._propose(self._logits(hidden, picked))
         return [{"pos": int(p), "token": int(t)} for p, t in zip(picked.tolist(), tokens.tolist())]
 
     # -- the fork's stop check (fixed: it looks at generated positions only) ----------------------
@@ -278,12 +280,10 @@ class Run:
             filled += 1
         return END_MARKER in self._decode(x[P:filled])
 
-    def _describe(self, cand, proposals, conf, logits) -> list[dict]:
+    def _describe(self, cand, proposals, conf, probs) -> list[dict]:
         if len(cand) == 0:
             return []
-        k = min(TOP_K, logits.shape[1])
-        top_logits, top_ids = logits.topk(k, dim=-1)
-        top_probs = torch.exp(top_logits - torch.logsumexp(logits, dim=-1, keepdim=True))
+        top_probs, top_ids = probs.topk(min(TOP_K, probs.shape[1]), dim=-1)
         rows = zip(cand.tolist(), proposals.tolist(), conf.tolist(), top_ids.tolist(), top_probs.tolist())
         return [
             {"pos": p, "token": t, "conf": c, "top": [[i, q] for i, q in zip(ids, probs)]}
