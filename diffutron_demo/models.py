@@ -100,7 +100,7 @@ def load_model(
     except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors...
         raise ModelLoadError(_explain(name_or_path, is_local, exc)) from exc
     try:
-        model = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch_dtype)
+        model, info = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch_dtype, output_loading_info=True)
     except ValueError as exc:
         raise ModelLoadError(
             f"The {where} '{name_or_path}' is a {getattr(config, 'model_type', 'unknown')} model without a "
@@ -112,6 +112,13 @@ def load_model(
         ) from exc
     except Exception as exc:
         raise ModelLoadError(_explain(name_or_path, is_local, exc)) from exc
+    missing_head = [k for k in info.get("missing_keys", ()) if k.startswith(("head.", "decoder."))]
+    if missing_head:
+        # transformers fills a missing head with random weights and only logs it: refuse instead.
+        raise ModelLoadError(
+            f"The {where} '{name_or_path}' has no trained masked-LM head ({missing_head[0]} is missing): "
+            f"pick a masked diffusion LM such as {DEFAULT_MODEL}."
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except Exception as exc:
@@ -136,6 +143,8 @@ def load_model(
 def _explain(name: str, is_local: bool, exc: Exception, what: str = "model") -> str:
     if is_local:
         return f"Could not load the {what} from the folder '{name}' ({type(exc).__name__}): check it holds a saved checkpoint."
+    if name.startswith(("/", "./", "../", "~")) or os.sep in name.strip("/").replace("/", "", 1):
+        return f"Could not load '{name}': no such folder; check the path."
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     if offline:
         return (

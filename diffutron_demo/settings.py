@@ -159,7 +159,9 @@ def _coerce(name: str, kind, value):
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise SettingsError(name, f"{_label(name)} must be a number (got {value!r}).") from None
+        raise SettingsError(name, f"{_label(name)} must be a number (got {str(value)[:40]!r}).") from None
+    except OverflowError:
+        raise SettingsError(name, f"{_label(name)} is far too large.") from None
     if isinstance(value, bool):
         raise SettingsError(name, f"{_label(name)} must be a number.")
     if not math.isfinite(number):

@@ -89,8 +89,10 @@ class Trajectory:
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            where = "it ends early (truncated?)" if exc.pos >= len(text.rstrip()) else f"line {exc.lineno}, column {exc.colno}"
-            raise TrajectoryError(f"The file is not valid JSON: {exc.msg} at {where}.") from None
+            # An unterminated string reports where the string began; any other error at the end means truncation.
+            truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+            where = "the file ends early (truncated?)" if truncated else f"line {exc.lineno}, column {exc.colno}"
+            raise TrajectoryError(f"The file is not valid JSON: {exc.msg} ({where}).") from None
         except RecursionError:
             raise TrajectoryError("The file nests JSON too deeply to be a trajectory.") from None
         return cls.from_dict(data)
@@ -100,11 +102,12 @@ class Trajectory:
         path = Path(path)
         try:
             size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise TrajectoryError(f"'{path.name}' is {size // 1_000_000} MB; trajectories are limited to {MAX_FILE_BYTES // 1_000_000} MB.")
+            data = path.read_bytes()
         except OSError as exc:
-            raise TrajectoryError(f"Can't read '{path.name}': {exc.strerror}.") from None
-        if size > MAX_FILE_BYTES:
-            raise TrajectoryError(f"'{path.name}' is {size // 1_000_000} MB; trajectories are limited to {MAX_FILE_BYTES // 1_000_000} MB.")
-        return cls.from_json(path.read_bytes())
+            raise TrajectoryError(f"Can't read '{path.name}': {exc.strerror or exc}.") from None
+        return cls.from_json(data)
 
     @classmethod
     def from_dict(cls, data) -> "Trajectory":
@@ -127,7 +130,7 @@ class Trajectory:
         pieces_raw = v.field(data, "pieces", dict)
         pieces = {}
         for key, text in pieces_raw.items():
-            v.require(key.isdigit(), f"pieces['{key[:20]}']", "keys must be token ids")
+            v.require(key.isascii() and key.isdigit(), f"pieces['{key[:20]}']", "keys must be token ids")
             v.require(isinstance(text, str), f"pieces['{key}']", "must be text")
             pieces[int(key)] = text
         prompt_ids = v.ids(data, "prompt_ids", pieces)
@@ -251,4 +254,4 @@ _KIND_NAMES = {int: "a whole number", str: "text", list: "a list", dict: "an obj
 
 
 def _reject_constant(name: str):
-    raise TrajectoryError(f"The file holds {name}, which is not valid JSON.")
+    raise TrajectoryError(f"The file holds {name}, which is not valid JSON (numbers must be finite).")

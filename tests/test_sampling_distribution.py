@@ -13,7 +13,7 @@ from diffutron_demo.models import load_model
 from diffutron_demo.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 
-SEEDS = {"t1": 3000, "t05": 3000, "t07_pen_cfg": 2000}
+SEEDS = {"t1": 2500, "t05": 2500, "t07_pen_cfg": 1500}  # ~2 ms a run
 ALPHA = 1e-3
 
 
@@ -27,8 +27,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def sharp(tiny_checkpoints):
-    return load_model(str(tiny_checkpoints[1]), device="cpu", dtype="float32")
+def models(tiny_checkpoints):
+    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
 
 
 # ------------------------------------------------------------------ chi-square, no scipy
@@ -124,58 +124,61 @@ def sample(lm, ids, settings, seeds):
     return counts, confs
 
 
+ONE = dict(steps=1, max_new_tokens=1, block_length=1)
+# name -> (checkpoint, prompt, raw, settings). The last case puts the stop-prone checkpoint's
+# favourite tokens "<s>"/"</s>" (ids 600/601, logit bias +2.5) in the prompt, so the presence
+# penalty moves a lot of probability: the penalty and CFG act before sampling (§4.6).
 CASES = {
-    "t1": SamplerSettings(steps=1, max_new_tokens=1, block_length=1, temperature=1.0, repetition_penalty=1.0),
-    "t05": SamplerSettings(steps=1, max_new_tokens=1, block_length=1, temperature=0.5, repetition_penalty=1.0),
-    # the penalty and CFG come before sampling, so they shape the distribution too (§4.6)
-    "t07_pen_cfg": SamplerSettings(steps=1, max_new_tokens=1, block_length=1, temperature=0.7,
-                                   repetition_penalty=1.5, cfg_scale=0.5),
+    "t1": (1, "Merhaba! Nasılsın?", False, SamplerSettings(**ONE, temperature=1.0, repetition_penalty=1.0)),
+    "t05": (1, "Merhaba! Nasılsın?", False, SamplerSettings(**ONE, temperature=0.5, repetition_penalty=1.0)),
+    "t07_pen_cfg": (2, "merhaba <s> dünya </s>", True,
+                    SamplerSettings(**ONE, temperature=0.7, repetition_penalty=2.0, cfg_scale=1.0)),
 }
 
 
 @pytest.fixture(scope="module")
-def samples(sharp):
-    ids = build_prompt(sharp.tokenizer, "Merhaba! Nasılsın?", max_new_tokens=1, context_window=256).ids
-    return ids, {name: sample(sharp, ids, s, SEEDS[name]) for name, s in CASES.items()}
+def samples(models):
+    out = {}
+    for name, (which, question, raw, settings) in CASES.items():
+        lm = models[which]
+        ids = build_prompt(lm.tokenizer, question, raw=raw, max_new_tokens=1, context_window=256).ids
+        out[name] = (lm, ids, *sample(lm, ids, settings, SEEDS[name]))
+    return out
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_committed_token_follows_softmax_over_temperature(sharp, samples, name):
-    ids, results = samples
-    settings = CASES[name]
-    counts, _ = results[name]
-    logits = processed_logits(sharp, ids, settings)
-    probs = torch.softmax(logits / settings.temperature, dim=-1)
+def test_committed_token_follows_softmax_over_temperature(samples, name):
+    which, settings = CASES[name][0], CASES[name][3]
+    lm, ids, counts, _ = samples[name]
+    probs = torch.softmax(processed_logits(lm, ids, settings) / settings.temperature, dim=-1)
     p, df = chi_square_p(counts, probs, SEEDS[name])
-    assert df >= 20  # a spread-out distribution, so the test has many bins
+    # t1/t05: a spread-out distribution, many bins. The stop-prone model is flat apart from its
+    # two favourites, so at 1,500 draws its bins are "<s>", "</s>" and the pooled rest.
+    assert df >= (20 if which == 1 else 2)
     assert p > ALPHA, (p, df)
-    # No token outside the support shows up, and the mode is not over-sampled as with argmax.
-    top = int(probs.argmax())
-    n = SEEDS[name]
-    assert counts.get(top, 0) < n * float(probs[top]) + 6 * math.sqrt(n) + 10
 
 
-def test_the_fit_has_power(sharp, samples):
-    # The same samples against the wrong temperature must be rejected, so a sampler that ignored
-    # the temperature (or sampled at T=1 always) would fail the test above.
-    ids, results = samples
-    logits = processed_logits(sharp, ids, CASES["t05"])
-    p, _ = chi_square_p(results["t05"][0], torch.softmax(logits, dim=-1), SEEDS["t05"])
-    assert p < 1e-9
-    p, _ = chi_square_p(results["t1"][0], torch.softmax(logits / 0.5, dim=-1), SEEDS["t1"])
-    assert p < 1e-9
-    # Penalty and CFG ignored -> rejected too.
-    plain = processed_logits(sharp, ids, CASES["t1"])
-    p, _ = chi_square_p(results["t07_pen_cfg"][0], torch.softmax(plain / 0.7, dim=-1), SEEDS["t07_pen_cfg"])
-    assert p < 1e-9
+def test_the_fit_has_power(samples):
+    # The same samples against a wrong distribution must be rejected, so a sampler that ignored
+    # the temperature or the penalty would fail the test above. (CFG is in the mix but can't be
+    # told apart here: a random tiny model barely looks at its prompt.)
+    lm, ids, counts, _ = samples["t05"]
+    logits = processed_logits(lm, ids, CASES["t05"][3])
+    assert chi_square_p(counts, torch.softmax(logits, dim=-1), SEEDS["t05"])[0] < 1e-9  # T ignored
+    lm, ids, counts, _ = samples["t1"]
+    assert chi_square_p(counts, torch.softmax(logits / 0.5, dim=-1), SEEDS["t1"])[0] < 1e-9
+    lm, ids, counts, _ = samples["t07_pen_cfg"]
+    settings = CASES["t07_pen_cfg"][3]
+    wrong = settings.with_changes(repetition_penalty=1.0)
+    probs = torch.softmax(processed_logits(lm, ids, wrong) / 0.7, dim=-1)
+    assert chi_square_p(counts, probs, SEEDS["t07_pen_cfg"])[0] < 1e-9
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_recorded_conf_is_the_temperature_free_probability(sharp, samples, name):
-    ids, results = samples
-    settings = CASES[name]
-    _, confs = results[name]
-    logits = processed_logits(sharp, ids, settings)
+def test_recorded_conf_is_the_temperature_free_probability(samples, name):
+    settings = CASES[name][3]
+    lm, ids, _, confs = samples[name]
+    logits = processed_logits(lm, ids, settings)
     free = torch.softmax(logits, dim=-1)
     scaled = torch.softmax(logits / settings.temperature, dim=-1)
     differs = 0
