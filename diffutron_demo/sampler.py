@@ -93,55 +93,88 @@ class Run:
         # How many more tokens the prompt has than a plain re-encode of its text (user-typed
         # special strings); the stop check's offset-to-index mapping corrects by this.
         self._reencode_delta = P - len(self._encode(self._decode(self.prompt_ids)))
-        self._iter = self._loop()
+        self._block = -1  # the block whose plan is running
+        self._plan: list[int] = []  # that block's per-step counts
+        self._plan_pos = 0
 
-    # -- the loop ---------------------------------------------------------------------------------
+    # -- the loop: pending() says what the next step is, advance() runs it -------------------------
     def __iter__(self) -> Iterator[StepRecord]:
         return self
 
     def __next__(self) -> StepRecord:
-        return next(self._iter)
+        if self.pending() is None:
+            raise StopIteration
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            hidden = self._encode_canvas()
+        return self.advance(hidden, encode_ms=(time.perf_counter() - t0) * 1000)
 
     def run_to_end(self) -> Trajectory:
         for _ in self:
             pass
         return self.trajectory()
 
-    def _loop(self) -> Iterator[StepRecord]:
+    def pending(self) -> tuple[int, int, tuple[int, int]] | None:
+        """(block, scheduled count, window) of the next step, or None when the run is over."""
         s, lm = self.settings, self.lm
         P, N, L = len(self.prompt_ids), s.max_new_tokens, s.block_length
-        S = s.steps_per_block
-        step_index = 0
-        with torch.inference_mode():
-            for b in range(s.num_blocks):
-                start, end = P + b * L, min(P + (b + 1) * L, P + N)
-                n_masks = int((self.canvas[0, start:end] == lm.mask_id).sum())
-                if self.strategy.follows_schedule:
-                    gen = self.generator if s.stochastic_transfer else None
-                    plan = transfer_schedule(n_masks, S, gen)
+        while self.stop_reason == "running":
+            if self._plan_pos < len(self._plan):
+                window = (P + self._block * L, min(P + (self._block + 1) * L, P + N))
+                if not (self.canvas == lm.mask_id).any():
+                    self._plan_pos = len(self._plan)  # dllm's early exit: nothing left to fill
+                elif not self.strategy.follows_schedule and not (self.canvas[0, : window[1]] == lm.mask_id).any():
+                    self._plan_pos = len(self._plan)  # this block (and all left of it) is full
                 else:
-                    plan = [0] * (n_masks + S)  # an upper bound: each step commits at least one
-                for scheduled in plan:
-                    if not (self.canvas == lm.mask_id).any():
-                        break  # dllm's early exit: nothing left to fill
-                    if not self.strategy.follows_schedule and not (self.canvas[0, :end] == lm.mask_id).any():
-                        break  # this block (and everything left of it) is full
-                    record = self._step(step_index, b, scheduled, (start, end))
-                    self.steps.append(record)
-                    step_index += 1
-                    yield record
-                    if self.stop_reason != "running":
-                        return
-        self.stop_reason = "complete"
-        self.finished = time.perf_counter()
+                    return self._block, self._plan[self._plan_pos], window
+                continue
+            self._block += 1
+            if self._block >= s.num_blocks:
+                self.stop_reason = "complete"
+                self.finished = time.perf_counter()
+                return None
+            start, end = P + self._block * L, min(P + (self._block + 1) * L, P + N)
+            n_masks = int((self.canvas[0, start:end] == lm.mask_id).sum())
+            if self.strategy.follows_schedule:
+                self._plan = transfer_schedule(n_masks, s.steps_per_block,
+                                               self.generator if s.stochastic_transfer else None)
+            else:
+                self._plan = [0] * (n_masks + s.steps_per_block)  # an upper bound: each step commits >= 1
+            self._plan_pos = 0
+        return None
 
-    def _step(self, index: int, block: int, scheduled: int, window: tuple[int, int]) -> StepRecord:
+    def model_input(self) -> torch.Tensor:
+        """The rows this run's next forward pass needs: the canvas, plus CFG's prompt-masked copy."""
+        x = self.canvas
+        if self.settings.cfg_scale > 0:
+            un = x.clone()
+            un[0, self.given] = self.lm.mask_id
+            x = torch.cat([x, un], dim=0)
+        return x
+
+    def _encode_canvas(self) -> torch.Tensor:
+        """Last hidden states [rows, T, H] for model_input()."""
+        return self.lm.model.model(input_ids=self.model_input()).last_hidden_state
+
+    def advance(self, hidden: torch.Tensor, encode_ms: float = 0.0) -> StepRecord:
+        """Run the pending step given the encoder's output for model_input(); returns its record.
+        `encode_ms` (the encoder's time) is added to the step's recorded model time."""
+        block, scheduled, window = self.pending()
+        with torch.inference_mode():
+            record = self._step(len(self.steps), block, scheduled, window, hidden)
+        record.forward_ms += encode_ms
+        record.step_ms += encode_ms
+        self.steps.append(record)
+        self._plan_pos += 1
+        return record
+
+    def _step(self, index: int, block: int, scheduled: int, window: tuple[int, int],
+              hidden: torch.Tensor) -> StepRecord:
         lm, s, x = self.lm, self.settings, self.canvas[0]
         t0 = time.perf_counter()
         is_mask = x == lm.mask_id
         # Candidates: every mask left of the window's end, earlier blocks' leftovers included.
         cand = torch.nonzero(is_mask[: window[1]]).flatten()
-        hidden = self._encode_canvas()
         logits = self._logits(hidden, cand)
         proposals, conf, probs = self._propose(logits)
         scores = self.strategy.scores(conf, cand, x.numel(), self.generator)
@@ -180,15 +213,6 @@ class Run:
         return record
 
     # -- model ------------------------------------------------------------------------------------
-    def _encode_canvas(self) -> torch.Tensor:
-        """Last hidden states [rows, T, H]: one row, or two with CFG's prompt-masked copy."""
-        x = self.canvas
-        if self.settings.cfg_scale > 0:
-            un = x.clone()
-            un[0, self.given] = self.lm.mask_id
-            x = torch.cat([x, un], dim=0)
-        return self.lm.model.model(input_ids=x).last_hidden_state
-
     def _logits(self, hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Penalized logits [len(rows), V] for the given canvas rows only, in float32."""
         model = self.lm.model
@@ -303,7 +327,6 @@ class Run:
         if self.stop_reason == "running":
             self.stop_reason = "cancelled"
             self.finished = time.perf_counter()
-        self._iter.close()
 
     @property
     def final_ids(self) -> list[int]:

@@ -87,21 +87,46 @@ def start_run(lm: LoadedModel, question: str, settings: SamplerSettings, seed: i
 
 
 def compare_runs(lm: LoadedModel, question: str, settings_list: list[SamplerSettings], seed: int,
-                 raw: bool = False):
-    """Run several settings on the same prompt and seed, one step of each in turn.
+                 raw: bool = False, batched: bool | None = None):
+    """Run several settings on the same prompt and seed, stepping them together.
 
-    Yields (runs, index of the run that just stepped); the runs progress together, so a live view
-    shows them side by side. Canvases of different lengths can't share a forward pass, so each
-    run keeps its own; see README "Compare".
+    Yields (runs, stepped) after every round, `stepped` being the indices that advanced; the
+    last yield has stepped == []. Batched (default on a GPU): runs whose canvases have the same
+    length share one encoder pass per round. On a CPU a batch costs as much as its runs one by
+    one, so they are stepped in turn there, which also keeps each run bit-identical to a run alone.
     """
     runs = [start_run(lm, question, s, seed, raw=raw)[0] for s in settings_list]
-    active = list(range(len(runs)))
-    while active:
-        for i in list(active):
-            try:
+    if batched is None:
+        batched = lm.device != "cpu"
+    while True:
+        active = [i for i, r in enumerate(runs) if r.pending() is not None]
+        if not active:
+            break
+        if batched:
+            step_together([runs[i] for i in active])
+        else:
+            for i in active:
                 next(runs[i])
-            except StopIteration:
-                active.remove(i)
-                continue
-            yield runs, i
-    yield runs, None
+        yield runs, active
+    yield runs, []
+
+
+def step_together(runs: list[Run]) -> None:
+    """One step of each run, with one encoder pass per group of equal canvas lengths."""
+    import time
+
+    import torch
+
+    groups: dict[int, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.canvas.shape[1], []).append(run)
+    for group in groups.values():
+        inputs = [run.model_input() for run in group]
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            hidden = group[0].lm.model.model(input_ids=torch.cat(inputs)).last_hidden_state
+        encode_ms = (time.perf_counter() - t0) * 1000
+        row = 0
+        for run, x in zip(group, inputs):
+            run.advance(hidden[row : row + x.shape[0]], encode_ms=encode_ms)
+            row += x.shape[0]

@@ -340,19 +340,19 @@ def compare_tab(manager: ModelManager):
             if seed_value is None or not float(seed_value).is_integer() or seed_value < 0:
                 raise SettingsError("seed", "Seed must be a whole number from 0 up.")
             stream = compare_runs(manager.lm, text, chosen, int(seed_value))
-            runs, _ = next(stream)
+            runs, stepped = next(stream)
         except (SettingsError, PromptError) as exc:
             yield [], *[gr.skip()] * 8, gr.skip(), gr.skip(), _error_md(exc)
             return
         last = 0.0
-        for runs, index in stream:
-            if index is not None and time.perf_counter() - last < FRAME_INTERVAL_S * len(runs):
+        for runs, stepped in stream:
+            if stepped and time.perf_counter() - last < FRAME_INTERVAL_S * len(runs):
                 continue
             trajs = [r.trajectory() for r in runs]
             figs = [figures.heatmap_figure(t, title=l) for t, l in zip(trajs, labels)] + [None] * (4 - len(trajs))
             texts = [html_views.diff_html(trajs[0].reply, t.reply) for t in trajs] + [""] * (4 - len(trajs))
             last = time.perf_counter()
-            if index is None:
+            if not stepped:
                 rows = [{"run": l, **run_stats(t)} for l, t in zip(labels, trajs)]
                 steps = max(len(t.steps) for t in trajs)
                 yield (trajs, *figs, *texts, gr.Slider(0, max(steps, 1), value=steps, step=1), rows,
