@@ -39,7 +39,7 @@ _PLAYER = """<!doctype html>
 <style>
 body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px}
 #canvas{font-family:ui-monospace,monospace;line-height:1.9;font-size:15px;margin:12px 0}
-.t{padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre-wrap}
+.t{display:inline-block;padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre-wrap}
 .m{color:#999;background:#f2f2f2}.now{box-shadow:0 0 0 2px #e45756}.f{outline:2px solid #d62728}
 #heat{border:1px solid #ddd;image-rendering:pixelated}
 .row{display:flex;gap:12px;align-items:center}
@@ -103,11 +103,12 @@ def gif_bytes(traj: Trajectory, cell: int = 8, max_frames: int = 80, frame_ms: i
     shown = list(range(every, n + 1, every))
     if not shown or shown[-1] != n:
         shown.append(n)
-    images = []
+    # Columns never change once drawn: paint each step once on a base image, snapshot per frame.
+    base = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(base)
+    images, painted = [], 0
     for upto in shown:
-        img = Image.new("RGB", (width, height), "white")
-        draw = ImageDraw.Draw(img)
-        for s in range(upto):
+        for s in range(painted, upto):
             for i, c in enumerate(grid[s]):
                 if c.state == "masked":
                     continue
@@ -117,8 +118,10 @@ def gif_bytes(traj: Trajectory, cell: int = 8, max_frames: int = 80, frame_ms: i
                     rgb = tuple(int(color[k : k + 2], 16) for k in (1, 3, 5))
                     color = tuple(int(255 - (255 - v) * 0.35) for v in rgb)
                 draw.rectangle([x, y, x + cell - 2, y + cell - 2], fill=color)
-        draw.text((2, 2), f"step {upto}/{n}", fill="black")
-        images.append(img)
+        painted = upto
+        frame = base.copy()
+        ImageDraw.Draw(frame).text((2, 2), f"step {upto}/{n}", fill="black")
+        images.append(frame)
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
     return buffer.getvalue()

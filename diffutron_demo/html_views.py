@@ -160,7 +160,7 @@ def diff_html(base: str, other: str) -> str:
 
 CSS = """
 .dd-canvas{font-family:ui-monospace,Menlo,monospace;line-height:1.9;font-size:14px}
-.dd-tok{padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre-wrap}
+.dd-tok{display:inline-block;padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre-wrap}
 .dd-mask{color:#999;background:#f2f2f2}
 .dd-now{box-shadow:0 0 0 2px #e45756}
 .dd-caption{font-size:12px;color:#666;margin-bottom:4px}

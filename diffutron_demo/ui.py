@@ -383,7 +383,10 @@ def register_api(manager: ModelManager):
     def api_chat(message: str, history_json: str = "[]", settings_json: str = "{}", seed: int = 0) -> str:
         """One chat turn. history_json: [[question, answer], ...]. Returns the reply text."""
         try:
-            pairs = [tuple(map(str, p)) for p in json.loads(history_json or "[]")]
+            items = json.loads(history_json or "[]")
+            if not isinstance(items, list) or not all(isinstance(p, list) and len(p) == 2 for p in items):
+                raise ValueError
+            pairs = [(str(q), str(a)) for q, a in items]
         except (ValueError, TypeError):
             raise gr.Error("history_json must be a JSON list of [question, answer] pairs.") from None
         run, _ = _api_start(manager, message, _api_settings(settings_json), seed, history=pairs)
@@ -424,8 +427,8 @@ def _api_settings(settings_json: str) -> SamplerSettings:
 
 
 def _api_seed(seed) -> int:
-    if seed is None or not float(seed).is_integer() or seed < 0:
-        raise gr.Error("seed must be a whole number from 0 up.")
+    if seed is None or not float(seed).is_integer() or not 0 <= seed < 2**63:
+        raise gr.Error("seed must be a whole number from 0 to 2**63-1.")
     return int(seed)
 
 

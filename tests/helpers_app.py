@@ -1,0 +1,52 @@
+"""Start the Gradio app in-process on a free localhost port (for the API and browser tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "config", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError as exc:  # not listening yet
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"the app at {url} did not answer within {timeout:.0f} s: {last}")
+
+
+@contextlib.contextmanager
+def running_app(model_path):
+    """Yield (demo, base_url) for the app built by app_main.create on `model_path`; close afterwards."""
+    from diffutron_demo.app_main import create
+    from diffutron_demo.html_views import CSS
+
+    demo = create(str(model_path), device="cpu", dtype="float32")
+    for attempt in range(5):  # a free port can be taken between probing and binding
+        port = free_port()
+        try:
+            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS,
+                        max_file_size="20mb", share=False, quiet=True, ssr_mode=False)
+            break
+        except OSError:
+            if attempt == 4:
+                raise
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_up(url)
+        yield demo, url
+    finally:
+        demo.close()

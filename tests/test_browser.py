@@ -1,0 +1,227 @@
+"""The app in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
+
+One chat run with the "longer answer" preset (128 steps on a tiny checkpoint) is watched live:
+the status line and the heatmap must grow while it runs. Then the step slider, the export and
+an HTML payload typed as a message. Screenshots go to artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from diffutron_demo.trajectory import Trajectory
+from tests.helpers_app import running_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+MESSAGE = "Merhaba! Bana İstanbul'u anlatır mısın?"
+PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> <b>bold?</b>'
+RUNNING = re.compile(r"step (\d+) of ~(\d+)")
+RUN_TIMEOUT_S = 180
+
+HEATMAP_COLUMNS_JS = """() => {
+  const plot = [...document.querySelectorAll('.js-plotly-plot')].find(g => (g.data || []).some(t => t.type === 'heatmap'));
+  if (!plot) return null;
+  const trace = plot.data.find(t => t.type === 'heatmap');
+  return trace.z && trace.z.length ? trace.z[0].length : 0;
+}"""
+VERTICAL_LINES_JS = """() => {
+  const plot = [...document.querySelectorAll('.js-plotly-plot')].find(g => (g.data || []).some(t => t.type === 'heatmap'));
+  return plot ? (plot.layout.shapes || []).filter(s => s.x0 === s.x1).map(s => s.x0) : null;
+}"""
+
+
+def shot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install chromium` "
+                    "(this test drives the system browser and never downloads one).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        except Exception as exc:  # a broken install
+            pytest.fail(f"Chromium at {CHROMIUM} did not start ({exc}); reinstall it with `apt-get install chromium`.")
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, tiny_checkpoint):
+    with running_app(tiny_checkpoint) as (demo, url):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        yield page
+        context.close()
+
+
+def message_box(page):
+    return page.get_by_role("textbox", name="Message", exact=True)
+
+
+STATUS_JS = """() => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (/step \\d+ of ~\\d+|stop: \\w+/.test(node.nodeValue)) return node.nodeValue;
+  }
+  return null;
+}"""
+
+
+def status_text(page) -> str | None:
+    """The chat's status line, read without waiting (it is replaced several times a second)."""
+    return page.evaluate(STATUS_JS)
+
+
+@pytest.fixture(scope="module")
+def watched_run(page):
+    """Load the page, pick the "longer answer" preset, send a message and watch the run live."""
+    started = time.perf_counter()
+    message_box(page).wait_for()
+    shots = {"loaded": shot(page, "01-page-loaded.png")}
+
+    page.get_by_role("button", name="Settings ▼").click()
+    page.get_by_label("Preset").click()
+    page.get_by_role("option", name="longer answer").click()
+    page.wait_for_function("document.querySelector('input[aria-label=steps]').value === '128'")
+    assert page.get_by_label("max new tokens", exact=True).input_value() == "128"
+
+    message_box(page).fill(MESSAGE)
+    page.get_by_role("button", name="Send", exact=True).click()
+    statuses, columns, final = [], [], None
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        text = status_text(page)
+        if text and "stop:" in text:
+            final = text
+            break
+        match = RUNNING.search(text or "")
+        if match and (not statuses or statuses[-1][0] != int(match.group(1))):
+            statuses.append((int(match.group(1)), int(match.group(2))))
+            cols = page.evaluate(HEATMAP_COLUMNS_JS)
+            if cols is not None:
+                columns.append(cols)
+            if len(statuses) == 2:
+                shots["mid-run"] = shot(page, "02-mid-run.png")
+        time.sleep(0.03)
+    assert final is not None, f"the run did not finish within {RUN_TIMEOUT_S} s; saw {statuses}"
+    page.get_by_text(re.compile(r"stop: complete")).wait_for()
+    shots["done"] = shot(page, "03-run-done.png")
+    return {"statuses": statuses, "columns": columns, "final": final, "shots": shots,
+            "seconds": time.perf_counter() - started}
+
+
+def test_the_heatmap_grows_while_the_run_is_live(watched_run, page):
+    statuses = watched_run["statuses"]
+    print(f"live statuses {statuses}, heatmap columns {watched_run['columns']}, "
+          f"load + run {watched_run['seconds']:.1f} s")
+    assert len(statuses) >= 2, f"saw fewer than two live status lines: {statuses}"
+    steps = [n for n, _ in statuses]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps), steps
+    assert all(expected == 128 for _, expected in statuses), statuses
+    assert steps[-1] <= 128
+    columns = watched_run["columns"]
+    assert columns == sorted(columns), f"the heatmap lost columns while running: {columns}"
+    assert "stop: complete" in watched_run["final"]
+    assert watched_run["final"].startswith("128 steps"), watched_run["final"]
+    assert page.evaluate(HEATMAP_COLUMNS_JS) == 128
+    for name, path in watched_run["shots"].items():
+        assert path.stat().st_size > 0, name
+    # The chat shows the question and an answer in place of the placeholder.
+    assert page.locator('[data-testid="user"]').first.inner_text().strip() == MESSAGE
+    assert "denoising" not in page.locator('[data-testid="bot"]').last.inner_text()
+
+
+def test_the_step_slider_replays_a_step(watched_run, page):
+    number = page.get_by_label("number input for step", exact=True)
+    assert number.count() == 1
+    assert number.input_value() == "128"
+    number.fill("10")
+    number.press("Tab")  # the slider's number box sends "release" when it loses focus
+    page.locator(".dd-caption", has_text=re.compile(r"^\s*step 10 of 128\s*$")).wait_for()
+    page.wait_for_function(f"({VERTICAL_LINES_JS})()?.includes(10)")
+    assert page.locator(".dd-why").first.inner_text().startswith("Step 10")
+    shot(page, "04-after-slider.png")
+
+
+CANVAS_OVERFLOW_JS = """() => [...document.querySelectorAll('.dd-canvas')].filter(c => c.offsetParent).map(c => {
+  const box = c.getBoundingClientRect();
+  const rights = [...c.querySelectorAll('.dd-tok')].map(s => s.getBoundingClientRect().right);
+  return {canvas_right: box.right, token_right: Math.max(...rights), tokens: rights.length};
+})"""
+
+
+def test_the_canvas_wraps_inside_its_column(watched_run, page):
+    # Early steps are mostly masks: a long row of mask glyphs must wrap, not run off the column.
+    number = page.get_by_label("number input for step", exact=True)
+    number.fill("10")
+    number.press("Tab")
+    page.locator(".dd-caption", has_text=re.compile(r"^\s*step 10 of 128\s*$")).wait_for()
+    canvases = [c for c in page.evaluate(CANVAS_OVERFLOW_JS) if c["tokens"] == 128]
+    assert len(canvases) == 1, canvases
+    canvas = canvases[0]
+    assert canvas["token_right"] <= canvas["canvas_right"] + 1, (
+        f"the canvas's tokens reach {canvas['token_right']:.0f}px, past its right edge at "
+        f"{canvas['canvas_right']:.0f}px")
+
+
+def test_export_gives_the_trajectory_json(watched_run, page):
+    page.get_by_text("Download / export", exact=True).click()
+    page.get_by_role("button", name="Export trajectory JSON, HTML player and GIF").click()
+    link = page.locator('a[download="trajectory.json"]')
+    try:  # the GIF of a 128 x 128 run takes seconds to draw, many more on a busy machine
+        link.wait_for(timeout=RUN_TIMEOUT_S * 1000)
+    except Exception:
+        shot(page, "failed-export.png")
+        raise
+    for name in ("trajectory-player.html", "trajectory.gif"):
+        assert page.locator(f'a[download="{name}"]').count() == 1, name
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == "trajectory.json"
+    traj = Trajectory.from_json(Path(download.path()).read_bytes())
+    assert len(traj.steps) == 128 and traj.settings["steps"] == 128
+    assert traj.answer_len == 128 and traj.stop_reason == "complete"
+    assert MESSAGE in traj.prompt["text"]
+    # The same bytes are served at the link's address.
+    response = page.request.get(link.get_attribute("href"))
+    assert response.ok
+    assert Trajectory.from_json(response.body()).final_ids == traj.final_ids
+
+
+def test_a_typed_html_payload_stays_text(watched_run, page):
+    page.get_by_label("steps", exact=True).fill("16")
+    page.get_by_label("max new tokens", exact=True).fill("16")
+    page.get_by_label("block length", exact=True).fill("16")
+    message_box(page).fill(PAYLOAD)
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.wait_for_function("""() => {
+      const bots = document.querySelectorAll('[data-testid="bot"]');
+      return bots.length === 2 && !bots[1].innerText.includes('denoising');
+    }""", timeout=RUN_TIMEOUT_S * 1000)
+    page.get_by_text(re.compile(r"^16 steps .*stop: complete")).wait_for()
+    users = page.locator('[data-testid="user"]')
+    assert users.count() == 2
+    assert users.nth(1).inner_text().strip() == PAYLOAD, "the message is shown as typed, as text"
+    assert page.locator('[data-testid="user"] img, [data-testid="bot"] img').count() == 0
+    assert page.locator('[data-testid="user"] b, [data-testid="user"] script').count() == 0
+    assert page.locator('img[src="x"]').count() == 0
+    time.sleep(0.5)  # give a handler that slipped through the time to fire
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    shot(page, "05-html-payload.png")
+
