@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--context-window", default=None, help="override the model's trained window")
     gen.add_argument("--out", default=None, help="write the trajectory JSON here")
     gen.add_argument("--quiet", action="store_true", help="print only the reply")
+    rec = sub.add_parser("record-gallery", help="record the gallery's runs with a model")
+    rec.add_argument("--model", default="demo", help="hub id, folder, or 'demo' (the bundled model; default)")
+    rec.add_argument("--out", default=None, help="folder (default: the package's gallery)")
+    rec.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    rec.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     return parser
 
 
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from .models import ModelLoadError
 
     try:
-        return _generate(args)
+        return _generate(args) if args.command == "generate" else _record_gallery(args)
     except (SettingsError, PromptError, ModelLoadError) as exc:
         flag = f" (--{exc.field.replace('_', '-')})" if isinstance(exc, SettingsError) else ""
         print(f"error{flag}: {exc}", file=sys.stderr)
@@ -71,6 +76,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+
+
+def _record_gallery(args) -> int:
+    from pathlib import Path
+
+    from .gallery import GALLERY_DIR, record_gallery
+    from .models import load_model
+
+    if args.model == "demo":
+        from .service import DEMO_MODEL, ModelManager
+
+        manager = ModelManager()
+        manager.load(DEMO_MODEL)
+        lm = manager.lm
+    else:
+        lm = load_model(args.model, device=args.device, dtype=args.dtype)
+    for path in record_gallery(lm, Path(args.out) if args.out else GALLERY_DIR):
+        print(path)
+    return 0
 
 
 def _generate(args) -> int:

@@ -12,7 +12,8 @@ import html
 import plotly.graph_objects as go
 
 from .trajectory import Trajectory
-from .views import COMMITTED, COMMITTED_NOW, FORCED, PROPOSED, cell_grid, step_summary
+from .views import COMMITTED, COMMITTED_NOW, FORCED, MASKED, PROPOSED, cell_grid, step_summary
+from .words import PARTIAL, word_grid
 
 COLORSCALE = "Cividis"
 MAX_ROWS_WITH_TEXT = 96
@@ -47,64 +48,103 @@ def _hover(traj: Trajectory, cell, step: int, record: dict) -> str:
 
 
 def heatmap_figure(traj: Trajectory, upto: int | None = None, *, total_steps: int | None = None,
-                   marker_step: int | None = None, title: str | None = None) -> go.Figure:
+                   marker_step: int | None = None, title: str | None = None, split_step: int | None = None) -> go.Figure:
     """Rows = answer positions, columns = steps; `upto` draws a run in progress."""
     grid = cell_grid(traj, upto)
     n_steps, n_pos = len(grid), traj.answer_len
     P = traj.prompt_len
-    columns = list(range(1, n_steps + 1))
     final = traj.canvas_at(n_steps) if n_steps else traj.final_ids
     labels = [f"{i}: {show_piece(traj.piece(final[P + i]))}" for i in range(n_pos)]
-
-    proposed = [[None] * n_steps for _ in range(n_pos)]
-    committed = [[None] * n_steps for _ in range(n_pos)]
+    faint = [[None] * n_steps for _ in range(n_pos)]
+    solid = [[None] * n_steps for _ in range(n_pos)]
     hover = [[""] * n_steps for _ in range(n_pos)]
-    now_x, now_y, forced_x, forced_y = [], [], [], []
+    now, forced = [], []
     for s, row in enumerate(grid):
         record = traj.steps[s]
         for i, cell in enumerate(row):
             hover[i][s] = _hover(traj, cell, s, record)
             if cell.state == PROPOSED:
-                proposed[i][s] = cell.conf
+                faint[i][s] = cell.conf
             elif cell.state in (COMMITTED, COMMITTED_NOW):
-                committed[i][s] = cell.conf if cell.conf is not None else 1.0
+                solid[i][s] = cell.conf if cell.conf is not None else 1.0
                 if cell.state == COMMITTED_NOW:
-                    now_x.append(s + 1)
-                    now_y.append(i)
+                    now.append((s + 1, i))
             elif cell.state == FORCED:
-                forced_x.append(s + 1)
-                forced_y.append(i)
-                hover[i][s] = _hover(traj, cell, s, record)
+                forced.append((s + 1, i))
+    block = traj.settings.get("block_length") or n_pos
+    edges = list(range(block, n_pos, block))
+    return _grid_figure(labels, faint, solid, hover, now, forced, edges, y_title="answer position",
+                        expected=max(total_steps or n_steps, 1), marker_step=marker_step, title=title,
+                        split_step=split_step)
 
+
+def word_heatmap_figure(traj: Trajectory, *, marker_step: int | None = None, title: str | None = None,
+                        split_step: int | None = None) -> go.Figure:
+    """The word view: rows = words (pieces merged), value = the least confident piece."""
+    words, grid = word_grid(traj)
+    n_steps = len(grid)
+    labels = [f"{i}: {show_piece(text.strip() or text)}" for i, (_, _, text) in enumerate(words)]
+    faint = [[None] * n_steps for _ in words]
+    solid = [[None] * n_steps for _ in words]
+    hover = [[""] * n_steps for _ in words]
+    done, forced = [], []
+    P = traj.prompt_len
+    for s, row in enumerate(grid):
+        for w, cell in enumerate(row):
+            a, b, text = words[w]
+            pieces = " + ".join(show_piece(traj.piece(traj.final_ids[P + k])) for k in range(a, b))
+            conf = "" if cell.conf is None else f"<br>min piece confidence {cell.conf:.3f}"
+            hover[w][s] = (f"step {s + 1} · <b>{show_piece(text)}</b><br>pieces: {pieces}<br>"
+                           f"{cell.state}: {cell.committed} of {cell.pieces} pieces committed{conf}")
+            if cell.state in (MASKED, PARTIAL):
+                faint[w][s] = cell.conf
+            elif cell.state == COMMITTED:
+                solid[w][s] = cell.conf if cell.conf is not None else 1.0
+                if s == 0 or grid[s - 1][w].state != COMMITTED:
+                    done.append((s + 1, w))
+            else:
+                forced.append((s + 1, w))
+    return _grid_figure(labels, faint, solid, hover, done, forced, [], y_title="answer word",
+                        expected=max(n_steps, 1), marker_step=marker_step, title=title, split_step=split_step,
+                        names=("not all pieces committed (least sure piece)", "word complete",
+                               "word completed at this step"))
+
+
+def _grid_figure(labels, faint, solid, hover, now, forced, edges, *, y_title, expected, marker_step, title,
+                 split_step=None, names=("still masked (proposal)", "committed", "committed at this step")):
+    n_rows = len(labels)
+    columns = list(range(1, (len(faint[0]) if faint else 0) + 1))
     fig = go.Figure()
-    common = dict(x=columns, y=list(range(n_pos)), coloraxis="coloraxis", hoverinfo="text", xgap=1, ygap=1)
-    fig.add_trace(go.Heatmap(z=proposed, text=hover, name="still masked (proposal)", opacity=0.35, **common))
-    fig.add_trace(go.Heatmap(z=committed, text=hover, name="committed", **common))
-    fig.add_trace(go.Scatter(x=now_x, y=now_y, mode="markers", name="committed at this step",
+    common = dict(x=columns, y=list(range(n_rows)), coloraxis="coloraxis", hoverinfo="text", xgap=1, ygap=1)
+    fig.add_trace(go.Heatmap(z=faint, text=hover, name=names[0], opacity=0.35, **common))
+    fig.add_trace(go.Heatmap(z=solid, text=hover, name=names[1], **common))
+    fig.add_trace(go.Scatter(x=[x for x, _ in now], y=[y for _, y in now], mode="markers", name=names[2],
                              marker=dict(symbol="square-open", size=9, color="white", line=dict(width=2)),
                              hoverinfo="skip"))
-    if forced_x:
-        fig.add_trace(go.Scatter(x=forced_x, y=forced_y, mode="markers", name="forced edit (stop string)",
-                                 marker=dict(symbol="x", size=8, color="#d62728"), hoverinfo="skip"))
-    block = traj.settings.get("block_length") or n_pos
-    for edge in range(block, n_pos, block):
+    if forced:
+        fig.add_trace(go.Scatter(x=[x for x, _ in forced], y=[y for _, y in forced], mode="markers",
+                                 name="forced edit (stop string)", marker=dict(symbol="x", size=8, color="#d62728"),
+                                 hoverinfo="skip"))
+    for edge in edges:
         fig.add_hline(y=edge - 0.5, line=dict(color="#444", width=1.5, dash="dash"))
     if marker_step:
         fig.add_vline(x=marker_step, line=dict(color="#e45756", width=2))
-    expected = max(total_steps or n_steps, 1)
-    show_text = n_pos <= MAX_ROWS_WITH_TEXT
+    if split_step is not None:
+        fig.add_vline(x=split_step + 0.5, line=dict(color="#000", width=2, dash="dot"),
+                      annotation_text=f"branch from step {split_step}", annotation_position="top")
+    show_text = n_rows <= MAX_ROWS_WITH_TEXT
     fig.update_layout(
         title=title,
         coloraxis=dict(colorscale=COLORSCALE, cmin=0, cmax=1,
                        colorbar=dict(title="confidence", thickness=12, len=0.8)),
         xaxis=dict(title="step", range=[0.5, expected + 0.5]),
-        yaxis=dict(title="answer position", autorange="reversed",
+        yaxis=dict(title=y_title, autorange="reversed",
                    tickmode="array" if show_text else "auto",
-                   tickvals=list(range(n_pos)) if show_text else None,
+                   tickvals=list(range(n_rows)) if show_text else None,
                    ticktext=labels if show_text else None, tickfont=dict(size=9)),
         legend=dict(orientation="h", y=-0.12),
         margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        height=max(320, min(1400, 14 * n_pos + 140)),
+        height=max(320, min(1400, 14 * n_rows + 140)),
         template="plotly_white",
         uirevision="heatmap",
     )

@@ -38,20 +38,20 @@ def _text_on(value: float) -> str:
     return "#000" if value > 0.55 else "#fff"
 
 
-def canvas_html(traj: Trajectory, step: int) -> str:
-    """The answer canvas after `step` steps: committed tokens tinted by confidence, masks visible."""
+def canvas_html(traj: Trajectory, step: int, numbered: bool = False) -> str:
+    """The answer canvas after `step` steps: committed tokens tinted by confidence, masks visible
+    (`numbered` writes each mask's answer position under it, for the lesson)."""
     P = traj.prompt_len
     grid = cell_grid(traj, step) if step else []
     spans = []
     for i in range(traj.answer_len):
         cell = grid[-1][i] if grid else None
+        glyph = f"{MASK_GLYPH}<sub>{i}</sub>" if numbered else MASK_GLYPH
         if cell is None or cell.state == "masked":
-            spans.append(f'<span class="dd-tok dd-mask" title="position {P + i}: masked">{MASK_GLYPH}</span>')
+            spans.append(f'<span class="dd-tok dd-mask" title="position {P + i}: masked">{glyph}</span>')
         elif cell.state == PROPOSED:
-            spans.append(
-                f'<span class="dd-tok dd-mask" title="position {P + i}: masked; proposal '
-                f'{esc(traj.piece(cell.token))} ({cell.conf:.2f})">{MASK_GLYPH}</span>'
-            )
+            proposal = "" if numbered else f"; proposal {esc(traj.piece(cell.token))} ({cell.conf:.2f})"
+            spans.append(f'<span class="dd-tok dd-mask" title="position {P + i}: masked{proposal}">{glyph}</span>')
         else:
             conf = cell.conf if cell.conf is not None else 1.0
             kind = "forced edit" if cell.state == FORCED else f"confidence {conf:.2f}"
@@ -64,6 +64,36 @@ def canvas_html(traj: Trajectory, step: int) -> str:
     total = len(traj.steps)
     return (f'<div class="dd-canvas" data-step="{step}"><div class="dd-caption">step {step} of {total}</div>'
             + "".join(spans) + "</div>")
+
+
+def word_canvas_html(traj: Trajectory, step: int) -> str:
+    """The word view of the canvas: whole words tinted by their least sure piece; partly
+    committed words show their committed pieces and a mask glyph for the rest, dashed."""
+    from .words import PARTIAL, word_grid
+
+    words, grid = word_grid(traj, step)
+    P = traj.prompt_len
+    cells = cell_grid(traj, step)[-1] if step else None
+    spans = []
+    for w, (a, b, text) in enumerate(words):
+        cell = grid[-1][w] if grid else None
+        pieces = " + ".join(esc(traj.piece(traj.final_ids[P + k])) for k in range(a, b))
+        if cell is None or cell.state == "masked":
+            spans.append(f'<span class="dd-tok dd-mask" title="pieces: {pieces}">{MASK_GLYPH * (b - a)}</span>')
+            continue
+        shown = "".join(
+            _piece(traj, traj.final_ids[P + k]) if cells[k].state in ("committed", "committed now", FORCED)
+            else MASK_GLYPH for k in range(a, b)
+        )
+        conf = cell.conf if cell.conf is not None else 1.0
+        dashed = "border:1px dashed #e45756;" if cell.state == PARTIAL else ""
+        spans.append(
+            f'<span class="dd-tok" style="background:{_cividis(conf)};color:{_text_on(conf)};{dashed}" '
+            f'title="{cell.state}: {cell.committed}/{cell.pieces} pieces ({pieces}); least sure piece '
+            f'{conf:.2f}">{shown}</span>'
+        )
+    return (f'<div class="dd-canvas" data-step="{step}"><div class="dd-caption">word view · step {step} of '
+            f"{len(traj.steps)} · dashed = partly committed</div>" + "".join(spans) + "</div>")
 
 
 def why_html(traj: Trajectory, step: int) -> str:

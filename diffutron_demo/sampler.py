@@ -86,6 +86,7 @@ class Run:
         # CFG's unconditional pass hides the prompt as it was at the start (dllm's `given`).
         self.given = (self.canvas[0] != lm.mask_id) & (self.canvas[0] != lm.eos_id)
         self.steps: list[StepRecord] = []
+        self.step_offset = 0  # a branch numbers its steps from the step it split at
         self.stop_reason = "running"
         self.started = time.perf_counter()
         self.finished = None
@@ -96,6 +97,42 @@ class Run:
         self._block = -1  # the block whose plan is running
         self._plan: list[int] = []  # that block's per-step counts
         self._plan_pos = 0
+
+    @classmethod
+    def branch(cls, lm: LoadedModel, traj: Trajectory, at_step: int, settings: SamplerSettings | None = None,
+               seed: int | None = None, pins: dict[int, int] | None = None) -> "Run":
+        """Continue `traj` from the canvas after `at_step` steps, with new settings and/or pinned tokens.
+
+        With the same schedule settings the branch resumes the original block and its plan, so at
+        temperature 0 (low_confidence) it reproduces the original run from there, token for token.
+        Otherwise the schedule restarts over the masks left. `pins` maps answer positions to token ids.
+        """
+        settings = settings or SamplerSettings.from_dict(traj.settings)
+        if settings.max_new_tokens != traj.answer_len:
+            raise ValueError("A branch keeps the canvas: max new tokens can't change.")
+        if not 0 <= at_step <= len(traj.steps):
+            raise ValueError(f"Branch step must be between 0 and {len(traj.steps)}.")
+        run = cls(lm, traj.prompt_ids, settings, traj.seed if seed is None else seed,
+                  prompt_text=traj.prompt.get("text", ""),
+                  prompt_meta={k: v for k, v in traj.prompt.items() if k != "text"})
+        canvas = traj.canvas_at(at_step)
+        P = traj.prompt_len
+        for pos, token in (pins or {}).items():
+            if not 0 <= pos < traj.answer_len:
+                raise ValueError(f"Pinned position {pos} is outside the answer (0..{traj.answer_len - 1}).")
+            canvas[P + pos] = int(token)
+        run.canvas[0] = torch.tensor(canvas, device=run.canvas.device)
+        run.step_offset = at_step
+        same_schedule = all(traj.settings.get(k) == getattr(settings, k)
+                            for k in ("steps", "block_length", "remasking")) and not settings.stochastic_transfer
+        if same_schedule and at_step < len(traj.steps) and run.strategy.follows_schedule:
+            block = traj.steps[at_step]["block"]
+            first = next(i for i, st in enumerate(traj.steps) if st["block"] == block)
+            start, end = traj.steps[at_step]["window"]
+            n_masks = traj.canvas_at(first)[start:end].count(traj.special_ids["mask"])
+            run._block, run._plan_pos = block, at_step - first
+            run._plan = transfer_schedule(n_masks, settings.steps_per_block)
+        return run
 
     # -- the loop: pending() says what the next step is, advance() runs it -------------------------
     def __iter__(self) -> Iterator[StepRecord]:
@@ -161,7 +198,7 @@ class Run:
         `encode_ms` (the encoder's time) is added to the step's recorded model time."""
         block, scheduled, window = self.pending()
         with torch.inference_mode():
-            record = self._step(len(self.steps), block, scheduled, window, hidden)
+            record = self._step(self.step_offset + len(self.steps), block, scheduled, window, hidden)
         record.forward_ms += encode_ms
         record.step_ms += encode_ms
         self.steps.append(record)

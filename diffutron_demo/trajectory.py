@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added `branches`; version 1 files still load
 MAX_FILE_BYTES = 20 * 1024 * 1024  # generous for 1024 steps x 1024 positions; uploads stay bounded
 
 
@@ -34,6 +34,7 @@ class Trajectory:
     pieces: dict[int, str]
     steps: list[dict]
     schema_version: int = SCHEMA_VERSION
+    branches: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     # -- derived views used by the pictures -------------------------------------------------------
@@ -60,10 +61,38 @@ class Trajectory:
                 canvas[edit["pos"]] = edit["token"]
         return canvas
 
+    # -- branches ---------------------------------------------------------------------------------
+    def add_branch(self, branch: "Trajectory", from_step: int, pins: dict[int, int] | None = None) -> int:
+        """Store `branch` (a run continued from step `from_step`) in this file; returns its index."""
+        self.pieces.update(branch.pieces)
+        self.branches.append({
+            "from_step": from_step,
+            "settings": branch.settings,
+            "seed": branch.seed,
+            "pins": [{"pos": int(p), "token": int(t)} for p, t in sorted((pins or {}).items())],
+            "final_ids": branch.final_ids,
+            "reply": branch.reply,
+            "stop_reason": branch.stop_reason,
+            "wall_ms": branch.wall_ms,
+            "steps": branch.steps,
+        })
+        return len(self.branches) - 1
+
+    def branch(self, index: int) -> "Trajectory":
+        """Branch `index` as a whole run: this run's steps up to the split, then the branch's."""
+        b = self.branches[index]
+        return Trajectory(
+            model=self.model, settings=b["settings"], seed=b["seed"], prompt=self.prompt,
+            prompt_ids=self.prompt_ids, special_ids=self.special_ids, final_ids=b["final_ids"],
+            reply=b["reply"], stop_reason=b["stop_reason"], wall_ms=b["wall_ms"], pieces=self.pieces,
+            steps=self.steps[: b["from_step"]] + b["steps"],
+        )
+
     # -- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         data = asdict(self)
         extra = data.pop("extra")
+        data["branches"] = data.pop("branches")
         data["pieces"] = {str(k): v for k, v in sorted(self.pieces.items())}
         return {"schema_version": data.pop("schema_version"), **data, **extra}
 
@@ -142,8 +171,28 @@ class Trajectory:
         T = len(final_ids)
         for i, record in enumerate(steps):
             v.step(record, i, T, pieces)
+        branches = v.field(data, "branches", list) if version >= 2 else []
+        for j, b in enumerate(branches):
+            at = f"branches[{j}]"
+            v.require(isinstance(b, dict), at, "must be an object")
+            split = v.field(b, "from_step", int, f"{at}.from_step")
+            v.require(0 <= split <= len(steps), f"{at}.from_step", f"is {split}, outside 0..{len(steps)}")
+            v.field(b, "settings", dict, f"{at}.settings")
+            v.field(b, "seed", int, f"{at}.seed")
+            v.field(b, "reply", str, f"{at}.reply")
+            v.field(b, "stop_reason", str, f"{at}.stop_reason")
+            v.number(b, "wall_ms", f"{at}.wall_ms")
+            for k, pin in enumerate(v.field(b, "pins", list, f"{at}.pins")):
+                v.require(isinstance(pin, dict), f"{at}.pins[{k}]", "must be an object")
+                v.pos(pin.get("pos"), f"{at}.pins[{k}].pos", T - len(prompt_ids))
+                v.ids({"t": [pin.get("token")]}, "t", pieces, f"{at}.pins[{k}].token")
+            b_final = v.ids(b, "final_ids", pieces, f"{at}.final_ids")
+            v.require(len(b_final) == T and b_final[: len(prompt_ids)] == prompt_ids, f"{at}.final_ids",
+                      "must be the same canvas length and prompt as final_ids")
+            for i, record in enumerate(v.field(b, "steps", list, f"{at}.steps")):
+                v.step(record, i, T, pieces, first=split, where=f"{at}.steps[{i}]")
         known = {"schema_version", "model", "settings", "seed", "prompt", "prompt_ids", "special_ids",
-                 "final_ids", "reply", "stop_reason", "wall_ms", "pieces", "steps"}
+                 "final_ids", "reply", "stop_reason", "wall_ms", "pieces", "steps", "branches"}
         return cls(
             model=model,
             settings=settings,
@@ -157,7 +206,8 @@ class Trajectory:
             wall_ms=v.number(data, "wall_ms"),
             pieces=pieces,
             steps=steps,
-            schema_version=version,
+            schema_version=SCHEMA_VERSION,  # an old file is upgraded on load; saving writes the new version
+            branches=branches,
             extra={k: val for k, val in data.items() if k not in known},
         )
 
@@ -204,12 +254,12 @@ class _Checker:
         self.require(0 <= value < T, where, f"is {value}, outside the canvas (0..{T - 1})")
         return value
 
-    def step(self, record, i: int, T: int, pieces: dict) -> None:
-        at = f"steps[{i}]"
+    def step(self, record, i: int, T: int, pieces: dict, first: int = 0, where: str | None = None) -> None:
+        at = where or f"steps[{i}]"
         self.require(isinstance(record, dict), at, "must be an object")
         for key in ("step", "block", "scheduled", "quota"):
             self.field(record, key, int, f"{at}.{key}")
-        self.require(record["step"] == i, f"{at}.step", f"is {record['step']}, expected {i}")
+        self.require(record["step"] == first + i, f"{at}.step", f"is {record['step']}, expected {first + i}")
         window = self.field(record, "window", list, f"{at}.window")
         self.require(len(window) == 2, f"{at}.window", "must be [start, end]")
         candidates = self.field(record, "candidates", list, f"{at}.candidates")

@@ -16,10 +16,13 @@ from pathlib import Path
 import gradio as gr
 
 from . import figures, html_views
-from .chat import PromptError
+from .chat import PromptError, encode_text
 from .export import gif_bytes, standalone_html
+from .gallery import gallery_items
 from .learn import LEARN_MD
+from .lesson import Lesson
 from .models import ModelLoadError
+from .sampler import Run
 from .service import ModelManager, compare_runs, start_run
 from .settings import DEFAULT_PRESET, HELP, LIMITS, PRESETS, REMASKING, SamplerSettings, SettingsError
 from .trajectory import Trajectory, TrajectoryError
@@ -94,10 +97,13 @@ def _error_md(exc: Exception) -> str:
 
 # -- the run viewer (shared by Chat and Replay) ---------------------------------------------------
 class Viewer:
-    """Heatmap, step slider with play, canvas, "why this step", position history, second view, exports."""
+    """Heatmap (token or word view), step slider with play, canvas, "why this step", a position's
+    history, the commit-order view, branching from any step, and exports."""
 
-    def __init__(self, traj_state: gr.State):
+    def __init__(self, traj_state: gr.State, manager: ModelManager | None = None):
         self.state = traj_state
+        self.view = gr.Radio(["tokens", "words"], value="tokens", label="view",
+                             info="Words: pieces merged (ev+ler+imiz+den); a word is as sure as its least sure piece.")
         self.heatmap = gr.Plot(label="Denoising trajectory: rows = answer positions, columns = steps")
         with gr.Row():
             self.play = gr.Button("▶ Play", size="sm", scale=0, min_width=90)
@@ -111,15 +117,61 @@ class Viewer:
         with gr.Accordion("How left-to-right was it?", open=False):
             self.order = gr.HTML()
             self.chart = gr.Plot(label="per step: mean confidence and tokens committed")
+        if manager is not None:
+            self._branch_panel(manager)
         with gr.Accordion("Download / export", open=False):
             self.export_btn = gr.Button("Export trajectory JSON, HTML player and GIF", size="sm")
             self.files = gr.File(label="exports", file_count="multiple", interactive=False)
 
-        self.slider.release(self.show_step, [self.state, self.slider], self.step_outputs, api_visibility="private")
+        step_inputs = [self.state, self.slider, self.view]
+        self.slider.release(self.show_step, step_inputs, self.step_outputs, api_visibility="private")
+        self.view.change(self.show_step, step_inputs, self.step_outputs, api_visibility="private")
         self.position.change(self.show_history, [self.state, self.position], self.history, api_visibility="private")
-        self.play.click(self.play_steps, [self.state, self.slider], self.step_outputs + [self.slider],
-                        api_visibility="private")
+        self.play.click(self.play_steps, step_inputs, self.step_outputs + [self.slider], api_visibility="private")
         self.export_btn.click(self.export, self.state, self.files, api_visibility="private")
+
+    def _branch_panel(self, manager: ModelManager):
+        with gr.Accordion("What if? Branch from a step", open=False):
+            gr.Markdown("Continue this run from the canvas at a step with other settings, or pin a token at a "
+                        "position. With unchanged settings at temperature 0 the branch repeats the run exactly.")
+            with gr.Row():
+                at = gr.Number(0, label="branch from step", precision=0, minimum=0)
+                temperature = gr.Number(None, label="temperature (empty = same)")
+                remasking = gr.Dropdown([""] + list(REMASKING), value="", label="remasking (empty = same)")
+                block = gr.Number(None, label="block length (empty = same)", precision=0)
+            with gr.Row():
+                pin_pos = gr.Number(None, label="pin at answer position (optional)", precision=0)
+                pin_text = gr.Textbox(label="pinned text (its tokens fill from that position)")
+                go_btn = gr.Button("Branch", variant="primary")
+            self.branch_plot = gr.Plot(label="the branch")
+            self.branch_note = gr.HTML()
+
+        def branch(traj, step, temp, remask, block_len, pos, text):
+            if traj is None:
+                raise gr.Error("Run or load a trajectory first.")
+            if traj.model.get("name") != manager.lm.name:
+                raise gr.Error(f"This run was made with {traj.model.get('name')}; load that model to branch it.")
+            changes = {k: v for k, v in (("temperature", temp), ("remasking", remask), ("block_length", block_len))
+                       if v not in (None, "")}
+            try:
+                settings = SamplerSettings.from_dict({**traj.settings, **changes})
+                pins = {}
+                if pos is not None and text:
+                    ids = encode_text(manager.lm.tokenizer, text)
+                    pins = {int(pos) + i: t for i, t in enumerate(ids)}
+                run = Run.branch(manager.lm, traj, int(step or 0), settings, pins=pins)
+            except (SettingsError, ValueError) as exc:
+                raise gr.Error(str(exc)) from None
+            result = run.run_to_end()
+            index = traj.add_branch(result, int(step or 0), pins)
+            view = traj.branch(index)
+            note = (f"<b>Branch {index + 1}</b> from step {int(step or 0)}: "
+                    + html_views.diff_html(traj.reply, view.reply))
+            return traj, figures.heatmap_figure(view, split_step=int(step or 0)), note
+
+        go_btn.click(on_gpu(branch), [self.state, at, temperature, remasking, block, pin_pos, pin_text],
+                     [self.state, self.branch_plot, self.branch_note], api_visibility="private")
+        self.slider.release(lambda s: s, self.slider, at, api_visibility="private", queue=False)
 
     @property
     def step_outputs(self) -> list:
@@ -127,17 +179,20 @@ class Viewer:
 
     @property
     def all_outputs(self) -> list:
-        return [self.heatmap, self.canvas, self.why, self.slider, self.order, self.chart, self.history]
+        return [self.heatmap, self.canvas, self.why, self.slider, self.order, self.chart, self.history, self.view]
 
     @staticmethod
-    def show_step(traj: Trajectory | None, step):
+    def show_step(traj: Trajectory | None, step, view="tokens"):
         if traj is None:
             return None, "", ""
         step = int(min(max(step or 0, 0), len(traj.steps)))
+        if view == "words":
+            return (figures.word_heatmap_figure(traj, marker_step=step or None),
+                    html_views.word_canvas_html(traj, step), html_views.why_html(traj, step))
         return (figures.heatmap_figure(traj, marker_step=step or None), html_views.canvas_html(traj, step),
                 html_views.why_html(traj, step))
 
-    def play_steps(self, traj: Trajectory | None, start):
+    def play_steps(self, traj: Trajectory | None, start, view="tokens"):
         if traj is None or not traj.steps:
             yield None, "", "", 0
             return
@@ -145,7 +200,7 @@ class Viewer:
         start = 0 if start >= len(traj.steps) else start
         every = max(1, len(traj.steps) // 64)
         for step in list(range(start + 1, len(traj.steps), every)) + [len(traj.steps)]:
-            yield (*self.show_step(traj, step), step)
+            yield (*self.show_step(traj, step, view), step)
             time.sleep(FRAME_INTERVAL_S)
 
     @staticmethod
@@ -156,11 +211,11 @@ class Viewer:
 
     @classmethod
     def finished(cls, traj: Trajectory):
-        """Values for all_outputs once a run is complete (or loaded)."""
+        """Values for all_outputs once a run is complete (or loaded); the view resets to tokens."""
         n = len(traj.steps)
         return (figures.heatmap_figure(traj), html_views.canvas_html(traj, n), html_views.why_html(traj, n),
                 gr.Slider(0, max(n, 1), value=n, step=1), html_views.commit_order_html(traj),
-                figures.step_chart(traj), html_views.history_html(traj, 0))
+                figures.step_chart(traj), html_views.history_html(traj, 0), "tokens")
 
     @staticmethod
     def export(traj: Trajectory | None):
@@ -194,7 +249,7 @@ def chat_tab(manager: ModelManager):
             with gr.Accordion("Settings", open=False):
                 knobs = settings_panel()
         with gr.Column(scale=6):
-            viewer = Viewer(traj_state)
+            viewer = Viewer(traj_state, manager)
 
     inputs = [message, chatbot, history_state, raw] + [knobs[k] for k in KNOBS] + [knobs["seed"]]
     outputs = [chatbot, history_state, message, traj_state, context, status, knobs["error"]] + viewer.all_outputs
@@ -240,7 +295,7 @@ def chat_tab(manager: ModelManager):
             line = (f"step {n} of ~{expected} · model {model_s / n:.3f} s/step · "
                     f"drawing {draw_s:.2f} s so far")
             yield (shown, pairs, "", None, bar, line, "", fig, canvas, gr.skip(),
-                   gr.Slider(0, max(n, 1), value=n, step=1), gr.skip(), gr.skip(), gr.skip())
+                   gr.Slider(0, max(n, 1), value=n, step=1), gr.skip(), gr.skip(), gr.skip(), "tokens")
         traj = run.trajectory()
         reply = traj.reply
         label = ""
@@ -265,13 +320,13 @@ def chat_tab(manager: ModelManager):
 
 
 # -- replay ---------------------------------------------------------------------------------------
-def replay_tab():
+def replay_tab(manager: ModelManager):
     traj_state = gr.State(None)
     gr.Markdown("Load a trajectory JSON (downloaded from a run here, or made with "
                 "`python -m diffutron_demo generate --out run.json`) and replay it. No model is needed.")
     upload = gr.File(label="trajectory JSON", file_types=[".json"], type="binary")
     message = gr.Markdown()
-    viewer = Viewer(traj_state)
+    viewer = Viewer(traj_state, manager)
 
     def load(data):
         if data is None:
@@ -285,6 +340,91 @@ def replay_tab():
         return traj, note, *Viewer.finished(traj)
 
     upload.change(load, upload, [traj_state, message] + viewer.all_outputs, api_visibility="private")
+
+
+# -- gallery --------------------------------------------------------------------------------------
+def gallery_tab(manager: ModelManager, items: dict):
+    gr.Markdown("Recorded runs that play at once, with no model and no queue. Pick one, then press ▶ Play; "
+                "switch to the word view to see whole Turkish words fill in.")
+    traj_state = gr.State(None)
+    pick = gr.Dropdown(list(items), value=None, label="recorded run")
+    viewer = Viewer(traj_state, manager)
+
+    def load(title):
+        if title not in items:
+            return None, *[gr.skip()] * len(viewer.all_outputs)
+        traj = Trajectory.load(items[title])
+        return traj, *Viewer.finished(traj)
+
+    pick.change(load, pick, [traj_state] + viewer.all_outputs, api_visibility="private")
+
+
+# -- lesson ---------------------------------------------------------------------------------------
+def lesson_tab(manager: ModelManager, items: dict):
+    gr.Markdown("**Lesson / Ders.** At each step, guess which masked position the model commits next, then "
+                "see why. · Her adımda modelin sıradaki adımda hangi maskeli konumu dolduracağını tahmin edin.")
+    lesson_state = gr.State(None)
+    with gr.Row():
+        pick = gr.Dropdown(list(items), value=None, label="run to study (from the gallery)", scale=3)
+        lang = gr.Radio(["en", "tr"], value="en", label="language", scale=1)
+        start = gr.Button("Start lesson", variant="primary", scale=1)
+        contrast = gr.Button("Contrast: same prompt, left to right (block length 1)", scale=2)
+    question = gr.Markdown()
+    canvas = gr.HTML()
+    choice = gr.Radio([], label="your guess: answer position", interactive=True)
+    with gr.Row():
+        check = gr.Button("Check")
+        nxt = gr.Button("Next step")
+    feedback = gr.HTML()
+    score = gr.Markdown()
+    outputs = [lesson_state, question, canvas, choice, feedback, score]
+
+    def show(lesson: Lesson, note: str = ""):
+        if lesson.finished:
+            return lesson, lesson.prompt_text(), html_views.canvas_html(lesson.traj, len(lesson.traj.steps)), \
+                gr.Radio([], value=None), note, f"Score: {lesson.score} / {lesson.answered}"
+        return (lesson, lesson.prompt_text(), html_views.canvas_html(lesson.traj, lesson.step, numbered=True),
+                gr.Radio(lesson.choices(), value=None), note, f"Score: {lesson.score} / {lesson.answered}")
+
+    def begin(title, language):
+        if title not in items:
+            raise gr.Error("Pick a recorded run first.")
+        return show(Lesson(Trajectory.load(items[title]), lang=language))
+
+    def left_to_right(title, language):
+        if title not in items:
+            raise gr.Error("Pick a recorded run first.")
+        base = Trajectory.load(items[title])
+        settings = SamplerSettings.from_dict({**base.settings, "block_length": 1})
+        if base.model.get("name") != manager.lm.name:
+            raise gr.Error(f"This run was made with {base.model.get('name')}; load that model for a contrast run.")
+        traj = Run(manager.lm, base.prompt_ids, settings, base.seed,
+                   prompt_text=base.prompt.get("text", "")).run_to_end()
+        return show(Lesson(traj, lang=language), "Contrast run: block length 1 writes strictly left to right.")
+
+    def guess(lesson, pos):
+        if lesson is None:
+            raise gr.Error("Start a lesson first.")
+        if pos is None:
+            raise gr.Error("Pick a position first.")
+        try:
+            _, note = lesson.guess(int(pos))
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        after = html_views.canvas_html(lesson.traj, lesson.step + 1)
+        return lesson, gr.skip(), after, gr.skip(), note + html_views.why_html(lesson.traj, lesson.step + 1), \
+            f"Score: {lesson.score} / {lesson.answered}"
+
+    def advance(lesson):
+        if lesson is None:
+            raise gr.Error("Start a lesson first.")
+        lesson.next()
+        return show(lesson)
+
+    start.click(begin, [pick, lang], outputs, api_visibility="private")
+    contrast.click(on_gpu(left_to_right), [pick, lang], outputs, api_visibility="private")
+    check.click(guess, [lesson_state, choice], outputs, api_visibility="private")
+    nxt.click(advance, lesson_state, outputs, api_visibility="private")
 
 
 # -- compare --------------------------------------------------------------------------------------
@@ -441,6 +581,7 @@ def _api_start(manager, text, settings, seed, **kw):
 
 # -- the app --------------------------------------------------------------------------------------
 def build_app(manager: ModelManager) -> gr.Blocks:
+    items = gallery_items()
     with gr.Blocks(title="diffutron-demo: watch a masked diffusion LM write") as demo:
         gr.Markdown("# Diffutron: watch a masked diffusion language model write\n"
                     "It starts from a canvas of masks and fills it over many steps, most confident "
@@ -453,7 +594,11 @@ def build_app(manager: ModelManager) -> gr.Blocks:
             with gr.Tab("Chat"):
                 chat_tab(manager)
             with gr.Tab("Replay"):
-                replay_tab()
+                replay_tab(manager)
+            with gr.Tab("Gallery"):
+                gallery_tab(manager, items)
+            with gr.Tab("Lesson"):
+                lesson_tab(manager, items)
             with gr.Tab("Compare"):
                 compare_tab(manager)
             with gr.Tab("Learn"):
