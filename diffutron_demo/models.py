@@ -133,7 +133,8 @@ def load_model(
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
-        name=str(name_or_path),
+        # A folder is named by its last part: the server's paths stay out of pages and files.
+        name=Path(name_or_path).expanduser().resolve().name if is_local else str(name_or_path),
         device=device,
         dtype=str(torch_dtype).replace("torch.", ""),
         context_window=context_window_of(config, tokenizer, context_window),

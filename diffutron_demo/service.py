@@ -47,25 +47,32 @@ class ModelManager:
     is_demo: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def choices(self) -> list[str]:
-        names = list(KNOWN_MODELS)
-        if self.requested not in names:
-            names.insert(0, self.requested)
-        return names + [DEMO_MODEL]
+    def _label(self, source: str) -> str:
+        """What the page shows for a model: a hub id as is, a local folder by its last part."""
+        path = Path(source).expanduser()
+        return path.resolve().name if path.exists() else source
 
-    def load(self, name: str | None = None) -> str:
-        """Load `name` (or the requested model); on failure fall back to the demo model. Returns the banner."""
-        name = name or self.requested
+    def choices(self) -> list[str]:
+        labels = list(KNOWN_MODELS)
+        if self._label(self.requested) not in labels:
+            labels.insert(0, self._label(self.requested))
+        return labels + [DEMO_MODEL]
+
+    def load(self, label: str | None = None) -> str:
+        """Load a model by its label (default: the requested one); on failure fall back to the demo
+        model. Returns the banner. Labels map back to sources here, so no server path is sent out."""
+        source = self.requested if label in (None, self._label(self.requested)) else label
+        shown = self._label(source)
         with self.lock:
-            if name == DEMO_MODEL:
+            if source == DEMO_MODEL:
                 self._load_demo("")
                 return self.banner
             try:
-                self.lm = load_model(name, device=self.device, dtype=self.dtype)
+                self.lm = load_model(source, device=self.device, dtype=self.dtype)
                 self.is_demo = False
-                self.banner = f"Model: {name} ({self.lm.device}, {self.lm.dtype}, {self.lm.context_window}-token window)."
+                self.banner = f"Model: {shown} ({self.lm.device}, {self.lm.dtype}, {self.lm.context_window}-token window)."
             except ModelLoadError as exc:
-                self._load_demo(f"{exc} ")
+                self._load_demo(f"{str(exc).replace(source, shown)} ")
             return self.banner
 
     def _load_demo(self, reason: str) -> None:
