@@ -28,6 +28,15 @@ from diffutron_demo.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 
 QUESTION = "Türkiye'nin başkenti neresidir? Kısaca açıkla."
+AGREEMENT_PROMPTS = [
+    "Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mısın?", "Yapay zekâ nedir?",
+    "İstanbul hakkında bilgi verir misin?", "Su kaç derecede kaynar?", "En sevdiğin kitap hangisi?",
+    "Bir dosya nasıl kaydedilir?", "Tabloya satır nasıl eklenir?", "Cumhuriyet ne zaman ilan edildi?",
+    "Ankara'nın nüfusu nedir?", "Bugün hava nasıl?", "Matematik neden önemlidir?",
+    "Bir mektup yazar mısın?", "Öğrenciler okulda ne öğrenir?", "Deniz neden mavidir?",
+    "Kitap okumanın faydaları nelerdir?", "Bir paragraf nasıl biçimlendirilir?", "Gençlere ne söylersin?",
+    "Tarih dersi neden önemlidir?", "Merhaba, nasılsın?",
+]
 FILLER = "Ankara, İç Anadolu Bölgesi'nde yer alır. "
 
 
@@ -73,6 +82,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--history", type=int, default=0, help="pad the prompt with about this many tokens")
     parser.add_argument("--no-reference", action="store_true", help="skip the slow reference-style loop")
+    parser.add_argument("--int8", action="store_true", help="also time the int8 (approximate) CPU path")
+    parser.add_argument("--agreement-model", default=None,
+                        help="measure int8-vs-exact token agreement over 20 prompts on this checkpoint")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -125,8 +137,36 @@ def main(argv=None) -> int:
         ratio = f"{ref[temperature] / seconds:.1f}x" if temperature in ref else "-"
         print(f"{temperature:>5}  {name:<38} {seconds:>9.2f} {passes:>7} "
               f"{card.max_new_tokens / seconds:>7.1f} {ratio:>7}")
+    if args.int8:
+        del lm
+        lm8 = load_model(folder, device="cpu", int8=True)
+        for temperature in (0.1, 0.0):
+            settings = card.with_changes(temperature=temperature)
+            results = [time_ours(lm8, ids, settings, 0) for _ in range(repeats)]
+            seconds = statistics.median(r[0] for r in results)
+            ratio = f"{ref[temperature] / seconds:.1f}x" if temperature in ref else "-"
+            print(f"{temperature:>5}  {'ours, int8 (approximate)':<38} {seconds:>9.2f} {results[0][1]:>7} "
+                  f"{card.max_new_tokens / seconds:>7.1f} {ratio:>7}")
+    if args.agreement_model:
+        print(agreement(args.agreement_model, card.with_changes(temperature=0.0)))
     print(f"\npeak RSS {peak_rss_mb():.0f} MB (median of {repeats} run(s) each)")
     return 0
+
+
+def agreement(folder: str, settings: SamplerSettings) -> str:
+    """Share of answer tokens the int8 path puts where the exact path does, at temperature 0."""
+    exact, quick = load_model(folder, device="cpu"), load_model(folder, device="cpu", int8=True)
+    same_tokens = total = same_answers = 0
+    for question in AGREEMENT_PROMPTS:
+        ids = build_prompt(exact.tokenizer, question, max_new_tokens=settings.max_new_tokens,
+                           context_window=exact.context_window).ids
+        a = Run(exact, ids, settings, 0).run_to_end()
+        b = Run(quick, ids, settings, 0).run_to_end()
+        same_tokens += sum(x == y for x, y in zip(a.final_ids[len(ids):], b.final_ids[len(ids):]))
+        total += settings.max_new_tokens
+        same_answers += a.reply == b.reply
+    return (f"int8 vs exact on {Path(folder).name}, {len(AGREEMENT_PROMPTS)} prompts, temperature 0: "
+            f"{100 * same_tokens / total:.1f}% of answer tokens equal, {same_answers} identical replies")
 
 
 if __name__ == "__main__":

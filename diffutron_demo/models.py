@@ -86,8 +86,11 @@ def load_model(
     device: str = "auto",
     dtype: str = "auto",
     context_window: int | None = None,
+    int8: bool = False,
 ) -> LoadedModel:
-    """Load a hub id or local folder through AutoModelForMaskedLM / AutoTokenizer."""
+    """Load a hub id or local folder through AutoModelForMaskedLM / AutoTokenizer.
+
+    `int8` (CPU only) quantizes the linear layers dynamically: faster, approximate numerics."""
     import torch
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
@@ -130,13 +133,23 @@ def load_model(
     if tokenizer.eos_token_id is None and tokenizer.pad_token_id is None:
         raise ModelLoadError(f"The tokenizer of '{name_or_path}' has neither an eos nor a pad token.")
     model.to(device).eval()
+    label = str(torch_dtype).replace("torch.", "")
+    if int8:
+        if device != "cpu":
+            raise ModelLoadError("int8 is a CPU option: on a GPU, bf16 is already fast.")
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # eager-mode quantization is deprecated but still works
+            torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        label = "int8 (dynamic, approximate)"
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
         # A folder is named by its last part: the server's paths stay out of pages and files.
         name=Path(name_or_path).expanduser().resolve().name if is_local else str(name_or_path),
         device=device,
-        dtype=str(torch_dtype).replace("torch.", ""),
+        dtype=label,
         context_window=context_window_of(config, tokenizer, context_window),
     )
 
