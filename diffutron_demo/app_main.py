@@ -17,14 +17,15 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    parser.add_argument("--int8", action="store_true", help="CPU: int8 dynamic quantization (faster, approximate)")
     return parser.parse_args(argv)
 
 
-def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto"):
+def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto", int8: bool = False):
     """Load the model (or the demo fallback) and build the Blocks app with its queue."""
     from .ui import build_app
 
-    manager = ModelManager(requested=model, device=device, dtype=dtype)
+    manager = ModelManager(requested=model, device=device, dtype=dtype, int8=int8)
     print(manager.load(), flush=True)
     demo = build_app(manager)
     # One run at a time on a CPU (two cores are already busy); a GPU serves a few at once.
@@ -36,5 +37,5 @@ def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto"
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo = create(args.model, args.device, args.dtype)
+    demo = create(args.model, args.device, args.dtype, args.int8)
     demo.launch(server_name=args.host, server_port=args.port, css=CSS, max_file_size="20mb", share=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chat import Prompt, build_prompt
-from .models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model
+from .models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model, pick_device
 from .sampler import Run
 from .settings import SamplerSettings
 
@@ -42,6 +42,7 @@ class ModelManager:
     requested: str = DEFAULT_MODEL
     device: str = "auto"
     dtype: str = "auto"
+    int8: bool = False  # CPU only: faster, approximate; named in the banner
     lm: LoadedModel | None = None
     banner: str = ""
     is_demo: bool = False
@@ -68,7 +69,8 @@ class ModelManager:
                 self._load_demo("")
                 return self.banner
             try:
-                self.lm = load_model(source, device=self.device, dtype=self.dtype)
+                self.lm = load_model(source, device=self.device, dtype=self.dtype,
+                                     int8=self.int8 and pick_device(self.device) == "cpu")
                 self.is_demo = False
                 self.banner = f"Model: {shown} ({self.lm.device}, {self.lm.dtype}, {self.lm.context_window}-token window)."
             except ModelLoadError as exc:
@@ -76,7 +78,7 @@ class ModelManager:
             return self.banner
 
     def _load_demo(self, reason: str) -> None:
-        self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32")
+        self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32", int8=self.int8)
         self.lm.name = DEMO_MODEL
         self.is_demo = True
         self.banner = (f"{reason}Using the bundled demo model: a small RANDOM checkpoint that shows the "

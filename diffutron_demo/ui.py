@@ -590,6 +590,9 @@ def build_app(manager: ModelManager) -> gr.Blocks:
             banner = gr.HTML(_banner(manager))
             picker = gr.Dropdown(manager.choices(), value=manager.lm.name if manager.lm else None,
                                  label="model", scale=0, min_width=320)
+            int8 = gr.Checkbox(manager.int8, label="int8 on CPU (faster, approximate)", scale=0, min_width=200,
+                               info="Quantized linear layers: different numerics, so answers can differ "
+                                    "from the exact path.")
         with gr.Tabs():
             with gr.Tab("Chat"):
                 chat_tab(manager)
@@ -605,14 +608,16 @@ def build_app(manager: ModelManager) -> gr.Blocks:
                 gr.Markdown(LEARN_MD)
         register_api(manager)
 
-        def switch(name):
+        def switch(name, quantized):
+            manager.int8 = bool(quantized)
             try:
                 manager.load(name)
             except ModelLoadError as exc:  # even the fallback failed
                 return f'<div class="dd-banner">⚠️ {html.escape(str(exc))}</div>'
             return _banner(manager)
 
-        picker.change(switch, picker, banner, api_visibility="private")
+        picker.change(switch, [picker, int8], banner, api_visibility="private")
+        int8.change(switch, [picker, int8], banner, api_visibility="private")
     return demo
 
 
