@@ -82,7 +82,7 @@ def word_canvas_html(traj: Trajectory, step: int) -> str:
             spans.append(f'<span class="dd-tok dd-mask" title="pieces: {pieces}">{MASK_GLYPH * (b - a)}</span>')
             continue
         shown = "".join(
-            _piece(traj, traj.final_ids[P + k]) if cells[k].state in ("committed", "committed now", FORCED)
+            _piece(traj, cells[k].token) if cells[k].state in ("committed", "committed now", FORCED)
             else MASK_GLYPH for k in range(a, b)
         )
         conf = cell.conf if cell.conf is not None else 1.0

@@ -87,7 +87,7 @@ class Lesson:
         t = TEXTS[self.lang]
         head = t["right"].format(pos=answer_pos) if right else \
             t["wrong"].format(committed=", ".join(map(str, committed)), pos=answer_pos)
-        why = t["why"].format(quota=record["quota"], cands=len(ranked), start=record["window"][0] - P,
+        why = t["why"].format(quota=len(committed), cands=len(ranked), start=record["window"][0] - P,
                               end=record["window"][1] - P - 1, mine=f"{conf[answer_pos]:.3f}",
                               cutoff="-" if cutoff is None else f"{cutoff:.3f}")
         return right, f"<div><b>{esc(head)}</b><br>{esc(why)}</div>"

@@ -97,6 +97,7 @@ class Run:
         self._block = -1  # the block whose plan is running
         self._plan: list[int] = []  # that block's per-step counts
         self._plan_pos = 0
+        self._pin_edits: list[dict] = []  # a branch's pinned tokens, recorded with its first step
 
     @classmethod
     def branch(cls, lm: LoadedModel, traj: Trajectory, at_step: int, settings: SamplerSettings | None = None,
@@ -117,18 +118,23 @@ class Run:
                   prompt_meta={k: v for k, v in traj.prompt.items() if k != "text"})
         canvas = traj.canvas_at(at_step)
         P = traj.prompt_len
-        for pos, token in (pins or {}).items():
+        for pos, token in sorted((pins or {}).items()):
             if not 0 <= pos < traj.answer_len:
                 raise ValueError(f"Pinned position {pos} is outside the answer (0..{traj.answer_len - 1}).")
+            # Recorded as forced edits of the first step, so a replay of the branch shows the pins.
+            run._pin_edits.append({"pos": P + pos, "token": int(token), "was": canvas[P + pos], "kind": "pin"})
             canvas[P + pos] = int(token)
         run.canvas[0] = torch.tensor(canvas, device=run.canvas.device)
         run.step_offset = at_step
         same_schedule = all(traj.settings.get(k) == getattr(settings, k)
                             for k in ("steps", "block_length", "remasking")) and not settings.stochastic_transfer
-        if same_schedule and at_step < len(traj.steps) and run.strategy.follows_schedule:
-            block = traj.steps[at_step]["block"]
+        if same_schedule and traj.steps and run.strategy.follows_schedule:
+            # Resume the block of step `at_step`; at the end, the last step's block with its plan
+            # used up, so the branch, like the run, has nothing left to do.
+            ref = traj.steps[min(at_step, len(traj.steps) - 1)]
+            block = ref["block"]
             first = next(i for i, st in enumerate(traj.steps) if st["block"] == block)
-            start, end = traj.steps[at_step]["window"]
+            start, end = ref["window"]
             n_masks = traj.canvas_at(first)[start:end].count(traj.special_ids["mask"])
             run._block, run._plan_pos = block, at_step - first
             run._plan = transfer_schedule(n_masks, settings.steps_per_block)
@@ -230,7 +236,8 @@ class Run:
         for item in overflow:
             x[item["pos"]] = item["token"]
         committed = commit_pos.tolist() + [o["pos"] for o in overflow]
-        forced = self._stop_check()
+        forced = self._pin_edits + self._stop_check()
+        self._pin_edits = []
         record = StepRecord(
             step=index,
             block=block,

@@ -15,12 +15,13 @@ from .trajectory import Trajectory
 from .views import COMMITTED, COMMITTED_NOW, FORCED, MASKED, cell_grid
 
 APOSTROPHES = "'’`"
+BROKEN_BYTES = "\ufffd"  # a letter cut across byte-level pieces decodes to U+FFFD: part of a word
 PARTIAL = "partial"
 
 
 def _is_punct(piece: str) -> bool:
     core = piece.strip()
-    return bool(core) and all(not ch.isalnum() and ch not in APOSTROPHES for ch in core)
+    return bool(core) and all(not ch.isalnum() and ch not in APOSTROPHES + BROKEN_BYTES for ch in core)
 
 
 def word_spans(pieces: list[str]) -> list[tuple[int, int]]:

@@ -286,8 +286,8 @@ def test_context_window_is_the_trained_one(tiny_checkpoint):
     assert load_model(str(tiny_checkpoint), device="cpu", context_window=384).context_window == 384
 
 
-def test_canvas_fits_the_window_end_to_end(models):
-    lm = load_model(str(models[0].name), device="cpu", context_window=96)
+def test_canvas_fits_the_window_end_to_end(tiny_checkpoint):
+    lm = load_model(str(tiny_checkpoint), device="cpu", context_window=96)
     settings = SamplerSettings(steps=4, max_new_tokens=40, block_length=20, temperature=0.0)
     prompt = build_prompt(lm.tokenizer, "Peki İstanbul?", history=long_history(10),
                           max_new_tokens=settings.max_new_tokens, context_window=lm.context_window)
