@@ -19,6 +19,8 @@ TEXTS = {
         "why": ("It commits the {quota} most confident of the {cands} masked positions left of the block's end "
                 "(positions {start}–{end}). Your pick had confidence {mine}; the cutoff was {cutoff}."),
         "done": "Lesson finished: {score} of {asked} right.",
+        "nothing": ("Nothing to guess here: at every step only one position could be committed (with block "
+                    "length 1 the model writes strictly left to right)."),
     },
     "tr": {
         "pick": "Adım {n} / {total}: model sıradaki adımda hangi maskeli konumu kesinleştirecek? Birini seçin.",
@@ -27,6 +29,8 @@ TEXTS = {
         "why": ("Bloğun sonundan ({start}–{end}) önceki {cands} maskeli konumdan en güvenli {quota} tanesini "
                 "kesinleştirir. Seçiminizin güveni {mine}; eşik {cutoff} idi."),
         "done": "Ders bitti: {asked} sorudan {score} doğru.",
+        "nothing": ("Burada tahmin edilecek bir şey yok: her adımda yalnızca bir konum kesinleşebiliyordu (blok "
+                    "uzunluğu 1 ile model tam soldan sağa yazar)."),
     },
 }
 
@@ -62,6 +66,8 @@ class Lesson:
 
     def prompt_text(self) -> str:
         t = TEXTS[self.lang]
+        if not self.asked:
+            return t["nothing"]
         if self.finished:
             return t["done"].format(score=self.score, asked=len(self.asked))
         return t["pick"].format(n=self.step + 1, total=len(self.traj.steps))

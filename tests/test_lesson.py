@@ -192,3 +192,13 @@ def test_feedback_escapes_payloads(traj, lang):
         assert "&lt;" in shown
         assert note.startswith("<div><b>") and note.endswith("</div>")
         lesson.next()
+
+
+@pytest.mark.parametrize("lang, words", [("en", "left to right"), ("tr", "soldan sağa")])
+def test_a_left_to_right_run_has_nothing_to_guess_and_says_so(tiny_checkpoints, lang, words):
+    lm = load_model(str(tiny_checkpoints[1]), device="cpu", dtype="float32")
+    settings = SamplerSettings(steps=8, max_new_tokens=8, block_length=1, temperature=0.0)
+    prompt = build_prompt(lm.tokenizer, "Merhaba", max_new_tokens=8, context_window=lm.context_window)
+    lesson = Lesson(Run(lm, prompt.ids, settings, 0).run_to_end(), lang=lang)
+    assert lesson.asked == [] and lesson.finished
+    assert words in lesson.prompt_text()
