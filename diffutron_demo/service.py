@@ -19,8 +19,14 @@ from .settings import SamplerSettings
 DEMO_MODEL = "demo (bundled, offline)"
 
 
+BUNDLED_DEMO = Path(__file__).parent / "demo_model"
+
+
 def demo_checkpoint_dir() -> Path:
-    """The offline fallback: a small random checkpoint, built deterministically on first use."""
+    """The offline fallback: the small Turkish model trained here and bundled (training/), or,
+    where a checkout lacks it, a small random checkpoint built deterministically on first use."""
+    if (BUNDLED_DEMO / "model.safetensors").exists():
+        return BUNDLED_DEMO
     root = Path(os.environ.get("DIFFUTRON_DEMO_CACHE", Path.home() / ".cache" / "diffutron_demo"))
     folder = root / "demo-random-v1"
     if not (folder / "model.safetensors").exists():
@@ -81,8 +87,13 @@ class ModelManager:
         self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32", int8=self.int8)
         self.lm.name = DEMO_MODEL
         self.is_demo = True
-        self.banner = (f"{reason}Using the bundled demo model: a small RANDOM checkpoint that shows the "
-                       "mechanics of masked diffusion, not real Turkish answers.")
+        if demo_checkpoint_dir() == BUNDLED_DEMO:
+            what = ("a tiny Turkish model trained here on public-domain speeches and help pages: it shows how a "
+                    "trained model's confidence looks, but it is not Diffutron and its answers are not reliable.")
+        else:
+            what = ("a small RANDOM checkpoint that shows the mechanics of masked diffusion, not real "
+                    "Turkish answers.")
+        self.banner = f"{reason}Using the bundled demo model: {what}"
 
 
 def start_run(lm: LoadedModel, question: str, settings: SamplerSettings, seed: int, *,
