@@ -9,7 +9,6 @@ the same distribution, a different random stream.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -428,11 +427,3 @@ def _stable_desc(scores: torch.Tensor) -> torch.Tensor:
 def generate(lm: LoadedModel, prompt_ids: list[int], settings: SamplerSettings, seed: int = 0, **kw) -> Trajectory:
     """Run to the end and return the trajectory."""
     return Run(lm, prompt_ids, settings, seed, **kw).run_to_end()
-
-
-def expected_forward_passes(settings: SamplerSettings) -> int:
-    """Upper bound on forward passes for the scheduled strategies (blocks x steps per block)."""
-    return settings.num_blocks * settings.steps_per_block if settings.max_new_tokens else 0
-
-
-__all__ = ["Run", "StepRecord", "generate", "decode_reply", "expected_forward_passes", "math"]

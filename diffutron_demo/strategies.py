@@ -11,6 +11,8 @@ from typing import Callable
 
 import torch
 
+from .settings import REMASKING
+
 
 @dataclass(frozen=True)
 class Strategy:
@@ -58,6 +60,9 @@ STRATEGIES = {
         Strategy("factor", _confidence, _factor_rule, False, "commit the n best while (n+1)(1-c_n) < factor"),
     )
 }
+
+
+assert tuple(STRATEGIES) == REMASKING, "settings.REMASKING names the strategies the settings accept"
 
 
 def get_strategy(name: str) -> Strategy:
