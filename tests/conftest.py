@@ -7,8 +7,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest
+import torch
 
 from diffutron_demo.checkpoints import build_random_checkpoint
+
+# Tiny models gain nothing from threads, and spinning thread pools slow them many times over
+# when the machine is busy; one thread keeps the suite's time steady.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
