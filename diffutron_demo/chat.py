@@ -86,6 +86,8 @@ def build_prompt(
     context_window: int,
 ) -> Prompt:
     """Encode the prompt so that prompt + answer fits the window, dropping oldest turns first."""
+    if question is not None and not isinstance(question, str):
+        raise PromptError("The prompt must be text.")
     if question is None or not question.strip():
         raise PromptError("The prompt is empty: type a question first.")
     if raw:

@@ -103,9 +103,9 @@ def _generate(args) -> int:
     from .sampler import Run
 
     settings = SamplerSettings.from_dict({k: getattr(args, k) for k in SETTING_FLAGS})
-    seed = _whole("seed", args.seed)
-    if not 0 <= seed < 2**63:
-        raise SettingsError("seed", "Seed must be between 0 and 2^63-1.")
+    from .settings import check_seed
+
+    seed = check_seed(args.seed)
     window = _whole("context_window", args.context_window) if args.context_window is not None else None
     if window is not None and window < 2:
         raise SettingsError("context_window", "Context window must be at least 2 tokens.")
@@ -113,6 +113,10 @@ def _generate(args) -> int:
         from .chat import PromptError
 
         raise PromptError("The prompt is empty: pass --prompt TEXT.")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # stderr carries our one-line errors and progress only
+    hf_logging.disable_progress_bar()
     lm = load_model(args.model, device=args.device, dtype=args.dtype, context_window=window)
     prompt = build_prompt(lm.tokenizer, args.prompt, raw=args.raw, max_new_tokens=settings.max_new_tokens,
                           context_window=lm.context_window)

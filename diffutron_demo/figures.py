@@ -22,7 +22,7 @@ MAX_ROWS_WITH_TEXT = 96
 def show_piece(text: str) -> str:
     """A token's text made visible and safe: whitespace shown, HTML escaped."""
     text = text.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·") or "∅"
-    return html.escape(text, quote=True)
+    return html.escape(text, quote=False)
 
 
 def _hover(traj: Trajectory, cell, step: int, record: dict) -> str:

@@ -129,6 +129,29 @@ def check_fits(prompt_tokens: int, max_new_tokens: int, context_window: int) -> 
         )
 
 
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(value) -> int:
+    """The seed from any interface (UI number, API JSON, CLI text): a whole number 0..2**63-1."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                value = None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    try:
+        ok = ok and float(value).is_integer() and 0 <= value <= MAX_SEED
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise SettingsError("seed", f"Seed must be a whole number from 0 to {MAX_SEED}.")
+    return int(value)
+
+
 PRESETS: dict[str, SamplerSettings] = {
     "dllm (model card)": SamplerSettings(),
     "longer answer": SamplerSettings(steps=128, max_new_tokens=128),
@@ -156,6 +179,12 @@ def _coerce(name: str, kind, value):
         if not isinstance(value, str):
             raise SettingsError(name, f"{_label(name)} must be text.")
         return value.strip()
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            value = int(value)  # "1000…0" is the integer JSON would give, not a float that overflows to inf
+        except ValueError:
+            pass
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -165,7 +194,7 @@ def _coerce(name: str, kind, value):
     if isinstance(value, bool):
         raise SettingsError(name, f"{_label(name)} must be a number.")
     if not math.isfinite(number):
-        raise SettingsError(name, f"{_label(name)} must be a finite number, not {value}.")
+        raise SettingsError(name, f"{_label(name)} must be a finite number, not {number}.")
     if kind == "int":
         if number != int(number):
             raise SettingsError(name, f"{_label(name)} must be a whole number (got {value}).")

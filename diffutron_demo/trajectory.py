@@ -124,6 +124,10 @@ class Trajectory:
             raise TrajectoryError(f"The file is not valid JSON: {exc.msg} ({where}).") from None
         except RecursionError:
             raise TrajectoryError("The file nests JSON too deeply to be a trajectory.") from None
+        except TrajectoryError:  # from _reject_constant (a ValueError too)
+            raise
+        except ValueError:  # an integer literal past Python's 4300-digit conversion limit
+            raise TrajectoryError("The file holds a number far too long to be a trajectory's.") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -140,6 +144,15 @@ class Trajectory:
 
     @classmethod
     def from_dict(cls, data) -> "Trajectory":
+        try:
+            return cls._from_dict(data)
+        except TrajectoryError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:  # a check this reader lacks
+            raise TrajectoryError(f"The file is not a trajectory this version can read ({type(exc).__name__}).") from None
+
+    @classmethod
+    def _from_dict(cls, data) -> "Trajectory":
         v = _Checker()
         v.require(isinstance(data, dict), "top level", "must be a JSON object")
         version = data.get("schema_version")
@@ -152,6 +165,7 @@ class Trajectory:
         v.require(version >= 1, "schema_version", f"must be at least 1 (got {version})")
         model = v.obj(data, "model", {"name": str, "device": str, "dtype": str, "context_window": int})
         settings = v.field(data, "settings", dict)
+        v.settings(settings, "settings")
         seed = v.field(data, "seed", int)
         prompt = v.field(data, "prompt", dict)
         v.field(prompt, "text", str, "prompt.text")
@@ -159,7 +173,7 @@ class Trajectory:
         pieces_raw = v.field(data, "pieces", dict)
         pieces = {}
         for key, text in pieces_raw.items():
-            v.require(key.isascii() and key.isdigit(), f"pieces['{key[:20]}']", "keys must be token ids")
+            v.require(key.isascii() and key.isdigit() and len(key) <= 18, f"pieces['{key[:20]}']", "keys must be token ids")
             v.require(isinstance(text, str), f"pieces['{key}']", "must be text")
             pieces[int(key)] = text
         prompt_ids = v.ids(data, "prompt_ids", pieces)
@@ -177,7 +191,7 @@ class Trajectory:
             v.require(isinstance(b, dict), at, "must be an object")
             split = v.field(b, "from_step", int, f"{at}.from_step")
             v.require(0 <= split <= len(steps), f"{at}.from_step", f"is {split}, outside 0..{len(steps)}")
-            v.field(b, "settings", dict, f"{at}.settings")
+            v.settings(v.field(b, "settings", dict, f"{at}.settings"), f"{at}.settings")
             v.field(b, "seed", int, f"{at}.seed")
             v.field(b, "reply", str, f"{at}.reply")
             v.field(b, "stop_reason", str, f"{at}.stop_reason")
@@ -227,11 +241,20 @@ class _Checker:
         self.require(ok, where, f"must be {_KIND_NAMES.get(kind, kind.__name__)} (got {type(value).__name__})")
         return value
 
+    def settings(self, values: dict, where: str) -> None:
+        from .settings import SamplerSettings, SettingsError
+
+        try:
+            SamplerSettings.from_dict(values)
+        except SettingsError as exc:
+            raise TrajectoryError(f"{where}.{exc.field}: {exc}") from None
+
     def number(self, data: dict, key: str, where: str | None = None) -> float:
         where = where or key
         self.require(key in data, where, "is missing")
         value = data[key]
         self.require(isinstance(value, (int, float)) and not isinstance(value, bool), where, "must be a number")
+        self.require(isinstance(value, float) or abs(value) < 2**63, where, "is out of range")
         self.require(math.isfinite(value), where, "must be finite")
         return value
 
@@ -261,7 +284,8 @@ class _Checker:
             self.field(record, key, int, f"{at}.{key}")
         self.require(record["step"] == first + i, f"{at}.step", f"is {record['step']}, expected {first + i}")
         window = self.field(record, "window", list, f"{at}.window")
-        self.require(len(window) == 2, f"{at}.window", "must be [start, end]")
+        self.require(len(window) == 2 and all(isinstance(w, int) and not isinstance(w, bool) for w in window)
+                     and 0 <= window[0] <= window[1] <= T, f"{at}.window", "must be [start, end] on the canvas")
         candidates = self.field(record, "candidates", list, f"{at}.candidates")
         tokens = {}
         for j, c in enumerate(candidates):

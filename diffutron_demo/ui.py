@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import tempfile
 import threading
 import time
@@ -24,7 +25,7 @@ from .lesson import Lesson
 from .models import ModelLoadError
 from .sampler import Run
 from .service import ModelManager, compare_runs, start_run
-from .settings import DEFAULT_PRESET, HELP, LIMITS, PRESETS, REMASKING, SamplerSettings, SettingsError
+from .settings import DEFAULT_PRESET, HELP, LIMITS, PRESETS, REMASKING, SamplerSettings, SettingsError, check_seed
 from .trajectory import Trajectory, TrajectoryError
 from .views import run_stats
 
@@ -45,8 +46,14 @@ _STOPS: dict[str, threading.Event] = {}
 
 
 def _stop_event(request: gr.Request | None) -> threading.Event:
-    key = getattr(request, "session_hash", None) or "default"
+    key = getattr(request, "session_hash", None)
+    if key is None:  # no session: a flag of its own, never one shared by everyone
+        return threading.Event()
     return _STOPS.setdefault(key, threading.Event())
+
+
+def _forget_session(request: gr.Request):
+    _STOPS.pop(getattr(request, "session_hash", None), None)
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -84,10 +91,7 @@ def settings_panel(prefix: str = "") -> dict:
 def read_settings(values: list) -> tuple[SamplerSettings, int]:
     """Knob values (in KNOBS order, then seed) -> validated settings and seed; raises SettingsError."""
     settings = SamplerSettings.from_dict(dict(zip(KNOBS, values[: len(KNOBS)])))
-    seed = values[len(KNOBS)]
-    if seed is None or not float(seed).is_integer() or not 0 <= seed < 2**63:
-        raise SettingsError("seed", "Seed must be a whole number from 0 up.")
-    return settings, int(seed)
+    return settings, check_seed(values[len(KNOBS)])
 
 
 def _error_md(exc: Exception) -> str:
@@ -255,7 +259,7 @@ def chat_tab(manager: ModelManager):
     outputs = [chatbot, history_state, message, traj_state, context, status, knobs["error"]] + viewer.all_outputs
 
     @on_gpu
-    def respond(text, shown, pairs, raw_mode, *values, request: gr.Request = None):
+    def respond(request: gr.Request, text, shown, pairs, raw_mode, *values):
         idle = [gr.skip()] * len(viewer.all_outputs)
         try:
             settings, seed = read_settings(list(values))
@@ -333,11 +337,15 @@ def replay_tab(manager: ModelManager):
             return None, "", *[gr.skip()] * len(viewer.all_outputs)
         try:
             traj = Trajectory.from_json(data)
+            shown = Viewer.finished(traj)
         except TrajectoryError as exc:
             return None, f"⚠️ Can't replay this file: {html.escape(str(exc))}", *[gr.skip()] * len(viewer.all_outputs)
-        note = (f"Loaded: {len(traj.steps)} steps, {traj.answer_len} answer positions, model "
-                f"`{html.escape(traj.model['name'])}`.")
-        return traj, note, *Viewer.finished(traj)
+        except Exception:  # noqa: BLE001 - loaded, but the pictures can't be drawn from it
+            return (None, "⚠️ Can't replay this file: it is not a trajectory this version can draw.",
+                    *[gr.skip()] * len(viewer.all_outputs))
+        name = traj.model["name"].replace("`", "'")  # a code span shows its text as is
+        note = f"Loaded: {len(traj.steps)} steps, {traj.answer_len} answer positions, model `{name}`."
+        return traj, note, *shown
 
     upload.change(load, upload, [traj_state, message] + viewer.all_outputs, api_visibility="private")
 
@@ -567,9 +575,10 @@ def _api_settings(settings_json: str) -> SamplerSettings:
 
 
 def _api_seed(seed) -> int:
-    if seed is None or not float(seed).is_integer() or not 0 <= seed < 2**63:
-        raise gr.Error("seed must be a whole number from 0 to 2**63-1.")
-    return int(seed)
+    try:
+        return check_seed(seed)
+    except SettingsError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def _api_start(manager, text, settings, seed, **kw):
@@ -588,9 +597,12 @@ def build_app(manager: ModelManager) -> gr.Blocks:
                     "positions first, block by block.")
         with gr.Row():
             banner = gr.HTML(_banner(manager))
+            # The model is shared by every visitor: a public Space can lock it (DIFFUTRON_LOCK_MODEL=1).
+            locked = os.environ.get("DIFFUTRON_LOCK_MODEL", "").lower() in ("1", "true", "yes")
             picker = gr.Dropdown(manager.choices(), value=manager.lm.name if manager.lm else None,
-                                 label="model", scale=0, min_width=320)
+                                 label="model", scale=0, min_width=320, interactive=not locked)
             int8 = gr.Checkbox(manager.int8, label="int8 on CPU (faster, approximate)", scale=0, min_width=200,
+                               interactive=not locked,
                                info="Quantized linear layers: different numerics, so answers can differ "
                                     "from the exact path.")
         with gr.Tabs():
@@ -618,6 +630,7 @@ def build_app(manager: ModelManager) -> gr.Blocks:
 
         picker.change(switch, [picker, int8], banner, api_visibility="private")
         int8.change(switch, [picker, int8], banner, api_visibility="private")
+        demo.unload(_forget_session)
     return demo
 
 
