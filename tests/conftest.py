@@ -34,3 +34,11 @@ def tiny_checkpoints(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_checkpoints):
     return tiny_checkpoints[0]
+
+
+@pytest.fixture(scope="module")
+def models(tiny_checkpoints):
+    """The tiny checkpoints loaded (fresh for each test module), in the fixture's order."""
+    from diffutron_demo.models import load_model
+
+    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]

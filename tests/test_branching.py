@@ -15,7 +15,6 @@ import random
 import pytest
 
 from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
 from diffutron_demo.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryError
@@ -23,12 +22,6 @@ from diffutron_demo.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryErro
 QUESTION = "Türkiye'nin başkenti neresidir?"
 TIMING = ("forward_ms", "step_ms")
 N_CASES = 20
-
-
-@pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    """tiny_checkpoints: 0 plain, 1 sharper, 2 proposes "<s>"/"</s>" (forced stop edits), 3 proposes the mask id."""
-    return [load_model(str(path), device="cpu", dtype="float32") for path in tiny_checkpoints]
 
 
 def original(lm, settings: SamplerSettings, seed: int = 0) -> Trajectory:

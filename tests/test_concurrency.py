@@ -14,7 +14,6 @@ import threading
 import time
 
 import pytest
-import torch
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
@@ -32,14 +31,6 @@ PROMPTS = ["Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mıs
 SEEDS = [11, 22, 33, 44, 55, 66, 77, 88]
 # Sampled (temperature 0.9), so a mixed-up seed or prompt shows in the tokens.
 SETTINGS = {"steps": 6, "max_new_tokens": 6, "block_length": 3, "temperature": 0.9}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

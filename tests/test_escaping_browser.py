@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from diffutron_demo.export import standalone_html
 from diffutron_demo.models import load_model
@@ -104,14 +103,6 @@ def assert_figures_hold_payloads_only_escaped(page, where: str) -> int:
     assert any(re.search(r"&lt;img[ ·]src=x[ ·]onerror", s) for s in with_payload), with_payload[:3]
     assert any("&lt;script&gt;" in s for s in with_payload), with_payload[:3]
     return len(with_payload)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

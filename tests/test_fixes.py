@@ -23,11 +23,6 @@ def ref_kwargs(settings: SamplerSettings) -> dict:
     return {k: getattr(settings, k) for k in names}
 
 
-@pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
-
-
 # ------------------------------------------------------------------ 1. ties -> lowest position
 
 

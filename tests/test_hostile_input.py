@@ -25,13 +25,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import torch
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from diffutron_demo import app_main, cli
 from diffutron_demo.chat import PromptError
-from diffutron_demo.models import load_model
 from diffutron_demo.service import ModelManager, start_run
 from diffutron_demo.settings import SamplerSettings, SettingsError
 from diffutron_demo.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
@@ -68,19 +66,6 @@ def one_sentence(message: str) -> str:
     assert message.endswith("."), message
     assert not re.search(r"[.!?]\s+[A-Z]", message[:-1]), f"more than one sentence: {message}"
     return message
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models are all overhead; steady on a busy 2-core machine
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from diffutron_demo import figures, html_views, sampler, ui
 from diffutron_demo.models import load_model
@@ -42,14 +41,6 @@ STATUS_JS = """() => {
   }
   return null;
 }"""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

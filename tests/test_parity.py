@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
 from diffutron_demo.sampler import decode_reply, generate
 from diffutron_demo.settings import SamplerSettings
 from tests.dllm_reference import reference_decode_trim, reference_generate, reference_prompt_ids
@@ -38,11 +37,6 @@ def random_settings(rng: random.Random) -> SamplerSettings:
         remasking=rng.choice(["low_confidence", "random"]),
         cfg_scale=rng.choice([0.0, 0.0, round(rng.uniform(0.1, 3.0), 2)]),
     )
-
-
-@pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
 
 
 def check_case(models, which, case):

@@ -17,12 +17,10 @@ import json
 import math
 
 import pytest
-import torch
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
 from diffutron_demo import figures, html_views
 from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
 from diffutron_demo.sampler import TOP_K, generate
 from diffutron_demo.settings import LIMITS, REMASKING, SamplerSettings, SettingsError
 from diffutron_demo.trajectory import Trajectory, TrajectoryError
@@ -30,19 +28,6 @@ from diffutron_demo.trajectory import Trajectory, TrajectoryError
 PROMPTS = ["Türkiye'nin başkenti neresidir?", "Merhaba! Nasılsın?", "a", "<mask> </s> [/Answer]", "İı 😀"]
 COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
               database=None, derandomize=True)  # the same examples every run: no flaky CI
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
 
 
 # ------------------------------------------------------------------ (a) random settings, real runs

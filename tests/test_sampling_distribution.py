@@ -9,26 +9,11 @@ import pytest
 import torch
 
 from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
 from diffutron_demo.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 
 SEEDS = {"t1": 2500, "t05": 2500, "t07_pen_cfg": 1500}  # ~2 ms a run
 ALPHA = 1e-3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Thousands of one-step runs of a tiny model: one thread avoids thread overhead.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
 
 
 # ------------------------------------------------------------------ chi-square, no scipy

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
 from diffutron_demo.sampler import TOP_K, generate
 from diffutron_demo.settings import SamplerSettings
 from tests.dllm_reference import reference_schedule
@@ -19,20 +18,6 @@ from tests.dllm_reference import reference_schedule
 PROMPTS = ["Türkiye'nin başkenti neresidir?", "Merhaba! Nasılsın?", "a", "Bir, iki, üç, dört", "İstanbul"]
 RUNS = 40
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models are all overhead: one thread is faster, and steady on a busy 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def models(tiny_checkpoints):
-    return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
 
 
 def random_case(i: int):
