@@ -255,7 +255,7 @@ class _HelpPage(HTMLParser):
 
 
 _WORD = re.compile(r"[^\W\d_]+")
-_BIBLIO = re.compile(r"\b[sS]\. ?\d|\bBasım\b|Yayınları|Yayınevi|\bC-?I{1,3}\b|\bCilt\b|Söylev ve Demeçleri")
+BIBLIO = re.compile(r"\b[sS]\. ?\d|\bBasım\b|Yayınları|Yayınevi|\bC-?I{1,3}\b|\bCilt\b|Söylev ve Demeçleri")
 
 
 def read_help(root: Path) -> list[Doc]:
@@ -297,8 +297,8 @@ def read_help(root: Path) -> list[Doc]:
                 if title is None and tag == "h1":
                     title = text
                 sections.append((text, []))
-            elif sections and looks_turkish(text) and len(text) >= 20:
-                sections[-1][1].append(text)
+            elif sections and looks_turkish(text) and len(text) >= 20 and text[-1] in ".!?)":
+                sections[-1][1].append(text)  # whole sentences only: no link lists or captions
         if not title or english_heading(title):
             continue
         sections = [(h, ps) for h, ps in sections if ps and not english_heading(h)]
