@@ -42,3 +42,25 @@ def models(tiny_checkpoints):
     from diffutron_demo.models import load_model
 
     return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium; Playwright's own browser download is never used
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Playwright; a missing browser fails with what to install."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install chromium` "
+                    "(this test drives the system browser and never downloads one).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        try:
+            launched = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        except Exception as exc:  # a broken install
+            pytest.fail(f"Chromium at {CHROMIUM} did not start ({exc}); reinstall it with `apt-get install chromium`.")
+        yield launched
+        launched.close()

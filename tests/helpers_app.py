@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 import socket
 import time
 import urllib.request
@@ -50,3 +51,14 @@ def running_app(model_path):
         yield demo, url
     finally:
         demo.close()
+
+
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+def shot(page, name: str) -> Path:
+    """A full-page screenshot kept as a test artifact."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path

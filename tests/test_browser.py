@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 from diffutron_demo.trajectory import Trajectory
-from tests.helpers_app import running_app
+from tests.helpers_app import running_app, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 MESSAGE = "Merhaba! Bana İstanbul'u anlatır mısın?"
 PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> <b>bold?</b>'
 RUNNING = re.compile(r"step (\d+) of ~(\d+)")
@@ -35,27 +33,6 @@ VERTICAL_LINES_JS = """() => {
 }"""
 
 
-def shot(page, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install chromium` "
-                    "(this test drives the system browser and never downloads one).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        except Exception as exc:  # a broken install
-            pytest.fail(f"Chromium at {CHROMIUM} did not start ({exc}); reinstall it with `apt-get install chromium`.")
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

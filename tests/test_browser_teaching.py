@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 from diffutron_demo.gallery import gallery_items
-from tests.helpers_app import running_app
+from tests.helpers_app import running_app, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 WORD_CAPTION = re.compile(r"word view · step (\d+) of (\d+)")
 QUESTION = re.compile(r"Step (\d+) of (\d+): which masked position")
 FEEDBACK = re.compile(r"^(✔ Right!|✘ Not this time)")  # the lesson's verdict (not the "✔ committed" table cells)
@@ -27,27 +24,6 @@ VISIBLE_CAPTIONS_JS = """() => [...document.querySelectorAll('.dd-canvas .dd-cap
   .filter(c => c.offsetParent !== null).map(c => c.textContent)"""
 
 
-def shot(page, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install chromium` "
-                    "(this test drives the system browser and never downloads one).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        except Exception as exc:  # a broken install
-            pytest.fail(f"Chromium at {CHROMIUM} did not start ({exc}); reinstall it with `apt-get install chromium`.")
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

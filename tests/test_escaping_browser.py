@@ -21,10 +21,8 @@ from diffutron_demo.models import load_model
 from diffutron_demo.service import start_run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.trajectory import Trajectory
-from tests.helpers_app import running_app
+from tests.helpers_app import running_app, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PAYLOADS = [
     '<img src=x onerror="window.__pwned=1">',
     "<script>window.__pwned=2</script>",
@@ -73,12 +71,6 @@ FIGURE_STRINGS_JS = """() => {
 }"""
 
 
-def shot(page, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
 
 def assert_nothing_was_created(page, where: str) -> dict:
     time.sleep(0.5)  # give a handler that slipped through the time to fire
@@ -104,17 +96,6 @@ def assert_figures_hold_payloads_only_escaped(page, where: str) -> int:
     assert any("&lt;script&gt;" in s for s in with_payload), with_payload[:3]
     return len(with_payload)
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install chromium`.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

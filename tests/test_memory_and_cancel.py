@@ -16,7 +16,6 @@ import gc
 import re
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,10 +24,8 @@ from diffutron_demo.models import load_model
 from diffutron_demo.service import start_run
 from diffutron_demo.settings import REMASKING, SamplerSettings
 from diffutron_demo.trajectory import Trajectory
-from tests.helpers_app import running_app
+from tests.helpers_app import running_app, shot
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PROMPTS = ["Türkiye'nin başkenti neresidir?", "Merhaba! Nasılsın?", "İstanbul", "Bir, iki, üç, dört",
            "Yapay zekâ nedir?"]
 RUNNING = re.compile(r"step (\d+) of ~(\d+)")
@@ -147,17 +144,6 @@ def app(tiny_checkpoint):
             yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install chromium`.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield browser
-        browser.close()
-
 
 def open_page(browser, url):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -217,8 +203,7 @@ def test_the_stop_button_stops_a_long_run_within_seconds(browser, app):
         assert int(RUNNING.search(text).group(2)) == 128
         page.get_by_role("button", name="Stop", exact=True).click()
         final, seconds = wait_for_status(page, re.compile(r"stop: \w+"), 30)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "cancel-stop-button.png"), full_page=True)
+        shot(page, "cancel-stop-button.png")
         print(f"stopped {seconds:.2f} s after the click: {final!r}")
         assert "stop: cancelled" in final, final
         assert seconds < 5, f"Stop took {seconds:.1f} s"

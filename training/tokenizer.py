@@ -37,7 +37,6 @@ def training_texts(docs) -> list[str]:
 def train_tokenizer(docs, vocab_size: int = VOCAB_SIZE):
     os.environ.setdefault("RAYON_NUM_THREADS", "2")
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
