@@ -93,7 +93,7 @@ class ModelManager:
         else:
             what = ("a small RANDOM checkpoint that shows the mechanics of masked diffusion, not real "
                     "Turkish answers.")
-        self.banner = f"{reason}Using the bundled demo model: {what}"
+        self.banner = f"{reason}Using the bundled demo model ({self.lm.dtype}): {what}"
 
 
 def start_run(lm: LoadedModel, question: str, settings: SamplerSettings, seed: int, *,

@@ -603,8 +603,10 @@ def build_app(manager: ModelManager) -> gr.Blocks:
                                  label="model", scale=0, min_width=320, interactive=not locked)
             int8 = gr.Checkbox(manager.int8, label="int8 on CPU (faster, approximate)", scale=0, min_width=200,
                                interactive=not locked,
-                               info="Quantized linear layers: different numerics, so answers can differ "
-                                    "from the exact path.")
+                               info="Quantized linear layers, about 4x faster on a 2-core CPU. Approximate: "
+                                    "on 20 benchmark prompts 97.6% of answer tokens matched the exact path "
+                                    "and 7 of 20 replies were identical (python -m benchmarks.generate "
+                                    "--agreement-model ...). Untick for the exact path.")
         with gr.Tabs():
             with gr.Tab("Chat"):
                 chat_tab(manager)
