@@ -2,7 +2,8 @@
 
     python -m benchmarks.generate                 # full-size random mmBERT-base checkpoint (307M)
     python -m benchmarks.generate --smoke         # tiny checkpoint: proves it runs (CI)
-    python -m benchmarks.generate --repeats 5 --history 200   # a long history filling the window
+    python -m benchmarks.generate --history 180 --reference-repeats 1   # a long history filling the window
+    python -m benchmarks.generate --device cuda --compile --compare --no-reference   # a GPU
 
 The reference-style loop is tests/dllm_reference.py (dllm's algorithm: all-row logits, float64
 noise over the whole canvas and vocabulary). Runs on a GPU unchanged (--device cuda).
@@ -72,22 +73,34 @@ def time_reference(lm, ids, settings, seed):
     return time.perf_counter() - t0, len(histories) - 1, final
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny checkpoint, one repeat")
-    parser.add_argument("--checkpoint", help="an existing folder (default: build a random one)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--history", type=int, default=0, help="pad the prompt with about this many tokens")
-    parser.add_argument("--no-reference", action="store_true", help="skip the slow reference-style loop")
-    parser.add_argument("--int8", action="store_true", help="also time the int8 (approximate) CPU path")
-    parser.add_argument("--agreement-model", default=None,
-                        help="measure int8-vs-exact token agreement over 20 prompts on this checkpoint")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+class RecordingTimer:
+    """Seconds spent in the recording code itself (the per-step candidate records and the
+    trajectory's assembly): what turning recording off saves, measured without run-to-run noise."""
 
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self.saved = Run._describe, Run.trajectory
+        timer = self
+
+        def timed(fn):
+            def wrapper(*a, **kw):
+                t0 = time.perf_counter()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    timer.seconds += time.perf_counter() - t0
+            return wrapper
+
+        Run._describe, Run.trajectory = timed(self.saved[0]), timed(self.saved[1])
+        return self
+
+    def __exit__(self, *exc):
+        Run._describe, Run.trajectory = self.saved
+
+
+def build_lm(args):
     folder = args.checkpoint
     if not folder:
         cache = Path(os.environ.get("DIFFUTRON_BENCH_CACHE", tempfile.gettempdir())) / (
@@ -98,49 +111,98 @@ def main(argv=None) -> int:
             print(f"built {'tiny' if args.smoke else 'full-size'} checkpoint in {time.perf_counter() - t0:.1f} s",
                   file=sys.stderr)
         folder = str(cache)
-    lm = load_model(folder, device=args.device, dtype=args.dtype)
+    return folder, load_model(folder, device=args.device, dtype=args.dtype)
+
+
+def table(rows, new_tokens):
+    lines = [f"{'temp':>5}  {'loop':<38} {'s/answer':>9} {'passes':>7} {'tok/s':>7} {'vs ref':>7}"]
+    ref = {t: s for t, n, s, _ in rows if n == "reference-style loop"}
+    for temperature, name, seconds, passes in rows:
+        if seconds is None:
+            lines.append(f"{temperature:>5}  {name:<38} {passes:>9}")
+            continue
+        ratio = f"{ref[temperature] / seconds:.1f}x" if temperature in ref else "-"
+        lines.append(f"{temperature:>5}  {name:<38} {seconds:>9.2f} {passes:>7} {new_tokens / seconds:>7.1f} {ratio:>7}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny checkpoint, one repeat")
+    parser.add_argument("--checkpoint", help="an existing folder (default: build a random one)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--reference-repeats", type=int, default=None,
+                        help="repeats of the slow reference loop (default: --repeats)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--temperatures", default="0.1,0", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--history", type=int, default=0, help="pad the prompt with about this many tokens")
+    parser.add_argument("--no-reference", action="store_true", help="skip the slow reference-style loop")
+    parser.add_argument("--int8", action="store_true", help="also time the int8 (approximate) CPU path")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the compiled, bucketed encoder (CUDA graphs on a GPU) and count its "
+                             "token differences from the eager path over 20 prompts")
+    parser.add_argument("--compare", action="store_true", help="also time comparing 4 settings against one run")
+    parser.add_argument("--agreement-model", default=None,
+                        help="measure int8-vs-exact token agreement over 20 prompts on this checkpoint")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    folder, lm = build_lm(args)
     params = sum(p.numel() for p in lm.model.parameters()) / 1e6
     repeats = 1 if args.smoke else args.repeats
+    ref_repeats = 1 if args.smoke else (args.reference_repeats or repeats)
 
     question = QUESTION + (" " + FILLER * max(1, args.history // 12) if args.history else "")
     card = SamplerSettings()
     ids = build_prompt(lm.tokenizer, question, max_new_tokens=card.max_new_tokens,
                        context_window=lm.context_window).ids
-    print(f"model {folder}: {params:.0f}M parameters on {lm.device}/{lm.dtype}, {args.threads} threads; "
+    where = torch.cuda.get_device_name() if lm.device.startswith("cuda") else f"{args.threads} threads"
+    print(f"model {folder}: {params:.0f}M parameters on {lm.device}/{lm.dtype} ({where}); "
           f"prompt {len(ids)} tokens + {card.max_new_tokens} new = canvas {len(ids) + card.max_new_tokens}")
 
-    rows = []
-    for temperature in (0.1, 0.0):
+    rows, overhead = [], []
+    exact = f"ours (exact, {lm.dtype})"
+    for temperature in (float(t) for t in args.temperatures.split(",")):
         settings = card.with_changes(temperature=temperature)
-        cases = [("ours (exact, fp32)", lambda s=settings: time_ours(lm, ids, s, 0)),
-                 ("ours, recording off", lambda s=settings: time_ours(lm, ids, s, 0, record=False))]
+        cases = [(exact, repeats, lambda s=settings: time_ours(lm, ids, s, 0)),
+                 ("ours, recording off", repeats, lambda s=settings: time_ours(lm, ids, s, 0, record=False))]
         if not args.no_reference:
-            cases.append(("reference-style loop", lambda s=settings: time_reference(lm, ids, s, 0)))
-        finals = {}
-        for name, fn in cases:
-            times = []
-            for _ in range(repeats):
-                seconds, passes, final = fn()
-                times.append(seconds)
-            finals[name] = final
-            rows.append((temperature, name, statistics.median(times), passes))
-        same = ("yes" if finals.get("reference-style loop") == finals["ours (exact, fp32)"] else "no") \
+            cases.append(("reference-style loop", ref_repeats, lambda s=settings: time_reference(lm, ids, s, 0)))
+        times, finals, passes = {n: [] for n, _, _ in cases}, {}, {}
+        recording = []
+        for r in range(max(n for _, n, _ in cases)):  # interleaved, so drift hits every case alike
+            for name, n, fn in cases:
+                if r >= n:
+                    continue
+                with RecordingTimer() as timer:
+                    seconds, passes[name], finals[name] = fn()
+                times[name].append(seconds)
+                if name == exact:
+                    recording.append(timer.seconds / seconds)
+        for name, _, _ in cases:
+            rows.append((temperature, name, statistics.median(times[name]), passes[name]))
+        same = ("yes" if finals.get("reference-style loop") == finals[exact] else "no") \
             if "reference-style loop" in finals else "-"
         rows.append((temperature, "identical tokens (ours vs reference)", None, same))
-
-    print(f"\n{'temp':>5}  {'loop':<38} {'s/answer':>9} {'passes':>7} {'tok/s':>7} {'vs ref':>7}")
-    ref = {t: s for t, n, s, _ in rows if n == "reference-style loop"}
-    for temperature, name, seconds, passes in rows:
-        if seconds is None:
-            print(f"{temperature:>5}  {name:<38} {passes:>9}")
-            continue
-        ratio = f"{ref[temperature] / seconds:.1f}x" if temperature in ref else "-"
-        print(f"{temperature:>5}  {name:<38} {seconds:>9.2f} {passes:>7} "
-              f"{card.max_new_tokens / seconds:>7.1f} {ratio:>7}")
+        on, off = statistics.median(times[exact]), statistics.median(times["ours, recording off"])
+        overhead.append(f"temp {temperature}: recording on/off medians {on:.2f}/{off:.2f} s ({100 * (on / off - 1):+.1f}%); "
+                        f"time inside the recording code {100 * statistics.median(recording):.1f}% of a run")
+    print()
+    print(table(rows, card.max_new_tokens))
+    print("\n".join(["", *overhead]))
+    if args.compile:
+        report, fast = compiled(lm, ids, card, repeats)
+        print(report)
+        if args.compare:
+            print(compare_cost(fast, ids, card, repeats) + " [compiled encoder]")
+    if args.compare:
+        print(compare_cost(lm, ids, card, repeats) + " [eager encoder]")
     if args.int8:
+        ref = {t: s for t, n, s, _ in rows if n == "reference-style loop"}
         del lm
         lm8 = load_model(folder, device="cpu", int8=True)
-        for temperature in (0.1, 0.0):
+        for temperature in (float(t) for t in args.temperatures.split(",")):
             settings = card.with_changes(temperature=temperature)
             results = [time_ours(lm8, ids, settings, 0) for _ in range(repeats)]
             seconds = statistics.median(r[0] for r in results)
@@ -149,8 +211,102 @@ def main(argv=None) -> int:
                   f"{card.max_new_tokens / seconds:>7.1f} {ratio:>7}")
     if args.agreement_model:
         print(agreement(args.agreement_model, card.with_changes(temperature=0.0)))
-    print(f"\npeak RSS {peak_rss_mb():.0f} MB (median of {repeats} run(s) each)")
+    print(f"\npeak RSS {peak_rss_mb():.0f} MB (whole process; median of {repeats} run(s) each"
+          f"{', reference ' + str(ref_repeats) if not args.no_reference else ''})")
     return 0
+
+
+COMPARE_SET = [{}, {"temperature": 0.0}, {"remasking": "random"}, {"repetition_penalty": 1.0}]
+
+
+def compare_cost(lm, ids, card, repeats) -> str:
+    """4 settings of equal canvas length on one prompt: stepped together (one batched encoder pass
+    per step) and one after another, against one run."""
+    from diffutron_demo.service import step_together
+
+    settings = [card.with_changes(**c) for c in COMPARE_SET]
+
+    def batched():
+        runs = [Run(lm, ids, s, 0) for s in settings]
+        while active := [r for r in runs if r.pending() is not None]:
+            step_together(active)
+        return runs
+
+    def one_by_one():
+        return [Run(lm, ids, s, 0).run_to_end() for s in settings]
+
+    def timed(fn):
+        _sync(lm.device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(lm.device)
+        return time.perf_counter() - t0
+
+    if lm.device != "cpu":
+        batched(), one_by_one()  # warm-up: a compiled encoder captures its 4-row shape here
+    single = statistics.median(timed(lambda: Run(lm, ids, settings[0], 0).run_to_end()) for _ in range(repeats))
+    together = statistics.median(timed(batched) for _ in range(repeats))
+    apart = statistics.median(timed(one_by_one) for _ in range(repeats))
+    return (f"\ncompare 4 settings (same prompt and seed): one run {single:.2f} s; batched {together:.2f} s "
+            f"({together / single:.2f}x one run); one after another {apart:.2f} s ({apart / single:.2f}x)")
+
+
+def compiled(lm, ids, card, repeats):
+    """The bucketed, compiled encoder: first-call compile time, seconds per answer, and its tokens
+    against the eager path at temperature 0 over 20 prompts (differences counted, with the eager
+    run's confidence gap at the first step that differs: a near-tie in bf16 or a real change)."""
+    import dataclasses
+
+    from diffutron_demo.encoder import BucketedEncoder
+
+    fast = dataclasses.replace(lm, encoder=BucketedEncoder(lm.model, lm.pad_id))
+    bucket = fast.encoder.bucket_for(len(ids) + card.max_new_tokens)
+    compile_s = fast.encoder.warm_up(rows=(1,), lengths=[bucket] if bucket else None)
+    lines = [(f"\ncompiled encoder: {fast.encoder.label}; first call (compile + capture) for rows 1, "
+              f"bucket {bucket}: {compile_s:.1f} s")]
+    for temperature in (0.1, 0.0):
+        settings = card.with_changes(temperature=temperature)
+        eager_s = statistics.median(time_ours(lm, ids, settings, 0)[0] for _ in range(repeats))
+        fast_s = statistics.median(time_ours(fast, ids, settings, 0)[0] for _ in range(repeats))
+        lines.append(f"temp {temperature}: eager {eager_s:.3f} s/answer, compiled {fast_s:.3f} s/answer "
+                     f"({eager_s / fast_s:.1f}x)")
+    settings = card.with_changes(temperature=0.0)
+    differing, gaps, tokens_diff = 0, [], 0
+    for question in AGREEMENT_PROMPTS:
+        p = build_prompt(lm.tokenizer, question, max_new_tokens=settings.max_new_tokens,
+                         context_window=lm.context_window).ids
+        a, b = Run(lm, p, settings, 0).run_to_end(), Run(fast, p, settings, 0).run_to_end()
+        if a.final_ids == b.final_ids:
+            continue
+        differing += 1
+        tokens_diff += sum(x != y for x, y in zip(a.final_ids, b.final_ids))
+        gaps.append(first_divergence_gap(a, b))
+    if fast.encoder.failed:
+        lines.append(f"compile FAILED, eager fallback: {fast.encoder.failed}")
+    lines.append(f"temperature 0, {len(AGREEMENT_PROMPTS)} prompts: {len(AGREEMENT_PROMPTS) - differing} identical, "
+                 f"{differing} differ ({tokens_diff} tokens); eager confidence gap at the first differing step: "
+                 + (", ".join(f"{g:.2e}" for g in gaps) or "-"))
+    return "\n".join(lines), fast
+
+
+def first_divergence_gap(a, b) -> float:
+    """At the first step where the two runs commit differently: the smallest gap in the eager
+    run between a committed candidate's confidence and the best one left masked, or the top-2
+    probability gap of a position where the proposed tokens differ."""
+    for sa, sb in zip(a.steps, b.steps):
+        if sa["committed"] == sb["committed"] and \
+                [c["token"] for c in sa["candidates"]] == [c["token"] for c in sb["candidates"]]:
+            continue
+        cands = {c["pos"]: c for c in sa["candidates"]}
+        other = {c["pos"]: c for c in sb["candidates"]}
+        gaps = [c["top"][0][1] - c["top"][1][1] for p, c in cands.items()
+                if p in other and other[p]["token"] != c["token"] and len(c["top"]) > 1]
+        chosen = [cands[p]["conf"] for p in sa["committed"] if p in cands]
+        left = [c["conf"] for p, c in cands.items() if p not in sa["committed"]]
+        if chosen and left:
+            gaps.append(min(chosen) - max(left))
+        return min(gaps) if gaps else float("nan")
+    return float("nan")
 
 
 def agreement(folder: str, settings: SamplerSettings) -> str:

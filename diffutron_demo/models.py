@@ -25,6 +25,15 @@ class LoadedModel:
     device: str
     dtype: str
     context_window: int
+    encoder: object = None  # input_ids -> last hidden states; the eager pass unless load_model sets one
+
+    def encode(self, input_ids):
+        """The encoder's last hidden states [rows, T, H] for input_ids [rows, T]."""
+        if self.encoder is None:
+            from .encoder import EagerEncoder
+
+            self.encoder = EagerEncoder(self.model)
+        return self.encoder(input_ids)
 
     @property
     def mask_id(self) -> int:
@@ -87,13 +96,18 @@ def load_model(
     dtype: str = "auto",
     context_window: int | None = None,
     int8: bool = False,
+    compile: bool = False,
 ) -> LoadedModel:
     """Load a hub id or local folder through AutoModelForMaskedLM / AutoTokenizer.
 
-    `int8` (CPU only) quantizes the linear layers dynamically: faster, approximate numerics."""
+    `int8` (CPU only) quantizes the linear layers dynamically: faster, approximate numerics.
+    `compile` pads canvases to a few bucket lengths and torch.compiles the encoder per bucket
+    (CUDA graphs on a GPU; see encoder.py); shapes compile on first use."""
     import torch
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
+    if int8 and compile:
+        raise ModelLoadError("int8 (CPU) and compile (GPU) are separate fast paths: pick one.")
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     is_local = Path(name_or_path).expanduser().exists()
@@ -143,6 +157,12 @@ def load_model(
             warnings.simplefilter("ignore")  # eager-mode quantization is deprecated but still works
             torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         label = "int8 (dynamic, approximate)"
+    encoder = None
+    if compile:
+        from .encoder import BucketedEncoder
+
+        encoder = BucketedEncoder(model, pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
+                                  else tokenizer.eos_token_id)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -151,6 +171,7 @@ def load_model(
         device=device,
         dtype=label,
         context_window=context_window_of(config, tokenizer, context_window),
+        encoder=encoder,
     )
 
 

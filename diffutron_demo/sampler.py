@@ -196,7 +196,7 @@ class Run:
 
     def _encode_canvas(self) -> torch.Tensor:
         """Last hidden states [rows, T, H] for model_input()."""
-        return self.lm.model.model(input_ids=self.model_input()).last_hidden_state
+        return self.lm.encode(self.model_input())
 
     def advance(self, hidden: torch.Tensor, encode_ms: float = 0.0) -> StepRecord:
         """Run the pending step given the encoder's output for model_input(); returns its record.

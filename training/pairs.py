@@ -104,14 +104,14 @@ class Builder:
             if not 3 <= self.n(question) <= MAX_SENTENCE_QUESTION_TOKENS:
                 i += 1
                 continue
-            answer, j = self.take(units, i + 1)
+            answer, _ = self.take(units, i + 1)
             if not answer:
                 i += 1
                 continue
             frame = CONTINUE_FRAMES[_pick(f"{doc_id}#{i}", len(CONTINUE_FRAMES))]
             out.append({"q": frame.format(question), "a": answer, "source": source, "doc": doc_id,
                         "kind": "continuation"})
-            i = j
+            i += 1  # every sentence starts a pair: overlapping windows, about 3x the pairs of i = j
 
     def doc_pairs(self, doc) -> list[dict]:
         out: list[dict] = []

@@ -30,7 +30,7 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the work folder")
     p.add_argument("--work", default=str(ROOT / ".cache" / "training"), help="work folder (default: .cache/training)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--eval-pairs", type=int, default=800, help="held-out pairs scored (default: %(default)s)")
     return p.parse_args(argv)
 

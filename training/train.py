@@ -37,21 +37,27 @@ from .pairs import ANSWER_SLOTS
 @dataclass
 class TrainConfig:
     minutes: float = 38.0
-    batch_size: int = 32
+    batch_size: int = 16
     lr: float = 1.5e-3
     min_lr_frac: float = 0.1
     warmup_frac: float = 0.04
     weight_decay: float = 0.01
-    time_eps: float = 1e-3
+    # t ~ U(0.1, 1): 1/t weights stay <= 10. With eps 1e-3 a handful of tokens at tiny t carried
+    # weights up to 1000, gradient clipping then shrank every update, and a 6-minute trial learned
+    # less (held-out answer accuracy 13.4% vs 14.4% at ratio 0.15).
+    time_eps: float = 0.1
     seed: int = 0
     save_every_min: float = 3.0
     threads: int = 2
 
 
+# Sized for ~40 CPU minutes: in equal 6-minute trials hidden 128-192 x 4 layers learned far more
+# than 256 x 6 (13.4% / 10.7% vs 8.1% held-out answer accuracy), which stayed at the unigram
+# plateau; the larger of the two is kept for the 6x longer run.
 MODEL_SHAPE = dict(
-    hidden_size=256,
-    intermediate_size=512,
-    num_hidden_layers=6,
+    hidden_size=192,
+    intermediate_size=384,
+    num_hidden_layers=4,
     num_attention_heads=4,
     max_position_embeddings=256,
     global_attn_every_n_layers=3,
