@@ -2,7 +2,7 @@
 
     python -m benchmarks.generate                 # full-size random mmBERT-base checkpoint (307M)
     python -m benchmarks.generate --smoke         # tiny checkpoint: proves it runs (CI)
-    python -m benchmarks.generate --history 180 --reference-repeats 1   # a long history filling the window
+    python -m benchmarks.generate --history 999 --reference-repeats 1   # a long history filling the window
     python -m benchmarks.generate --device cuda --compile --compare --no-reference   # a GPU
 
 The reference-style loop is tests/dllm_reference.py (dllm's algorithm: all-row logits, float64
@@ -126,6 +126,19 @@ def table(rows, new_tokens):
     return "\n".join(lines)
 
 
+def long_prompt(lm, new_tokens: int, history: int) -> list[int]:
+    """The question, after filler sentences until the prompt has about `history` more tokens
+    (never past the window: --history 999 fills it)."""
+    def ids(fillers: int) -> list[int]:
+        text = QUESTION if not fillers else FILLER * fillers + QUESTION
+        return build_prompt(lm.tokenizer, text, max_new_tokens=0, context_window=10**6).ids
+
+    base, fillers = len(ids(0)), 0
+    while len(ids(fillers + 1)) - base <= history and len(ids(fillers + 1)) + new_tokens <= lm.context_window:
+        fillers += 1
+    return ids(fillers)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny checkpoint, one repeat")
@@ -137,7 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--temperatures", default="0.1,0", help="comma-separated (default: %(default)s)")
-    parser.add_argument("--history", type=int, default=0, help="pad the prompt with about this many tokens")
+    parser.add_argument("--history", type=int, default=0, help="lengthen the prompt by up to this many tokens (999: fill the window)")
     parser.add_argument("--no-reference", action="store_true", help="skip the slow reference-style loop")
     parser.add_argument("--int8", action="store_true", help="also time the int8 (approximate) CPU path")
     parser.add_argument("--compile", action="store_true",
@@ -153,14 +166,13 @@ def main(argv=None) -> int:
     repeats = 1 if args.smoke else args.repeats
     ref_repeats = 1 if args.smoke else (args.reference_repeats or repeats)
 
-    question = QUESTION + (" " + FILLER * max(1, args.history // 12) if args.history else "")
     card = SamplerSettings()
-    ids = build_prompt(lm.tokenizer, question, max_new_tokens=card.max_new_tokens,
-                       context_window=lm.context_window).ids
+    ids = long_prompt(lm, card.max_new_tokens, args.history)
     where = torch.cuda.get_device_name() if lm.device.startswith("cuda") else f"{args.threads} threads"
     print(f"model {folder}: {params:.0f}M parameters on {lm.device}/{lm.dtype} ({where}); "
           f"prompt {len(ids)} tokens + {card.max_new_tokens} new = canvas {len(ids) + card.max_new_tokens}")
 
+    time_ours(lm, ids, card.with_changes(steps=4, max_new_tokens=4, block_length=4), 0)  # warm-up, untimed
     rows, overhead = [], []
     exact = f"ours (exact, {lm.dtype})"
     for temperature in (float(t) for t in args.temperatures.split(",")):
@@ -310,9 +322,11 @@ def first_divergence_gap(a, b) -> float:
 
 
 def agreement(folder: str, settings: SamplerSettings) -> str:
-    """Share of answer tokens the int8 path puts where the exact path does, at temperature 0."""
+    """int8 against exact at temperature 0 over 20 prompts: answer tokens and whole replies equal
+    (one different commit changes every later step, so this compounds), and, on the very canvases
+    of the exact runs, how often int8's top-1 at the masked positions equals exact's (no compounding)."""
     exact, quick = load_model(folder, device="cpu"), load_model(folder, device="cpu", int8=True)
-    same_tokens = total = same_answers = 0
+    same_tokens = total = same_answers = same_top1 = masked = 0
     for question in AGREEMENT_PROMPTS:
         ids = build_prompt(exact.tokenizer, question, max_new_tokens=settings.max_new_tokens,
                            context_window=exact.context_window).ids
@@ -321,8 +335,18 @@ def agreement(folder: str, settings: SamplerSettings) -> str:
         same_tokens += sum(x == y for x, y in zip(a.final_ids[len(ids):], b.final_ids[len(ids):]))
         total += settings.max_new_tokens
         same_answers += a.reply == b.reply
+        with torch.inference_mode():
+            for step in range(len(a.steps)):
+                canvas = torch.tensor([a.canvas_at(step)])
+                where = canvas[0] == exact.mask_id
+                top_a = exact.model(input_ids=canvas).logits[0, where].argmax(-1)
+                top_b = quick.model(input_ids=canvas).logits[0, where].argmax(-1)
+                same_top1 += int((top_a == top_b).sum())
+                masked += int(where.sum())
     return (f"int8 vs exact on {Path(folder).name}, {len(AGREEMENT_PROMPTS)} prompts, temperature 0: "
-            f"{100 * same_tokens / total:.1f}% of answer tokens equal, {same_answers} identical replies")
+            f"{100 * same_tokens / total:.1f}% of answer tokens equal, {same_answers} identical replies; "
+            f"on the exact runs' canvases, int8's top-1 equals exact's at {100 * same_top1 / max(masked, 1):.1f}% "
+            f"of {masked} masked positions")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ class ModelManager:
             return self.banner
 
     def _load_demo(self, reason: str) -> None:
-        self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32", int8=self.int8)
+        # Exact always: int8 buys nothing on a model this small and would change its answers.
+        self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32")
         self.lm.name = DEMO_MODEL
         self.is_demo = True
         if demo_checkpoint_dir() == BUNDLED_DEMO:

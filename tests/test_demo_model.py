@@ -97,10 +97,10 @@ def test_beats_untrained_model_and_unigram(lm, heldout):
     # An oracle unigram: the commonest answer token of these very held-out targets.
     unigram = max(targets.count(t) for t in set(targets)) / len(targets)
     assert len(targets) > 500
-    # Measured at export: 7.5% on answer text, against 0.0% untrained. A 38-minute CPU model is weak
-    # on content words; the margins below are what it holds, with room for run-to-run noise.
-    assert trained >= untrained + 0.05, (trained, untrained)
-    assert trained > unigram, (trained, unigram)
+    # Measured on these 100 pairs at export: 26.4% (speeches 20.5%, help 31.4%), untrained 0.0%,
+    # oracle unigram 5.4%. The bars leave room for a rebuild's run-to-run noise.
+    assert trained >= untrained + 0.15, (trained, untrained)
+    assert trained >= 3 * unigram, (trained, unigram)
 
 
 def _ends_with_marker_then_pads(lm, final_ids, prompt_len):
@@ -124,3 +124,13 @@ def test_greedy_answers_end_with_marker_and_pads(lm, heldout):
         ok.append(_ends_with_marker_then_pads(lm, trajectory.final_ids, len(prompt.ids)))
         assert "[/Answer]" not in trajectory.reply
     assert sum(ok) >= len(questions) - 1, list(zip(questions, ok))
+
+
+def test_the_offline_fallback_runs_the_trained_model_exact_even_with_int8_on():
+    from diffutron_demo.service import DEMO_MODEL, ModelManager
+
+    manager = ModelManager(requested="/nonexistent/model-folder", device="cpu", int8=True)
+    banner = manager.load()
+    assert manager.is_demo and manager.lm.name == DEMO_MODEL
+    assert manager.lm.dtype == "float32" and "int8" not in banner
+    assert "trained here" in banner

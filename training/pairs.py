@@ -1,14 +1,15 @@
 """Question/answer pairs from the documents' own structure, in dllm's SFT layout.
 
 Why these pairs (also in the model card): neither corpus has questions, but both have structure a
-question can point at. A help page's title (or a section heading) names what the following
-paragraphs explain, so "title -> first sentences" is a real question and its answer. A speech's
-title and date name the occasion and the opening sentences are how he began, so "title -> opening"
-works the same way. Beyond the openings, "sentence -> the sentences that follow it" (continuation)
-uses the rest of each text: it teaches the model Turkish, not facts, and that is all a 5M-parameter
-model can learn. Questions are the bare title/sentence or one of two fixed Turkish frames, chosen
-by a hash of the document, so the model also sees question-like prompts. Answers always end at a
-sentence boundary, so every target ends with a complete sentence followed by `\\n[/Answer]\\n\\n`.
+question can point at. A help page's title names what its first paragraphs explain, so "title ->
+first sentences" is a real question and its answer. A speech's title and date name the occasion
+and the opening sentences are how he began, so "title -> opening" works the same way. Beyond the
+openings, "sentence -> the sentences that follow it" (continuation, starting at every sentence)
+uses the rest of each text: it teaches the model Turkish, not facts, and that is all a
+2M-parameter model can learn. Questions are the bare title/sentence or one of two fixed Turkish
+frames, chosen by a hash of the document, so the model also sees question-like prompts. Answers
+always end at a sentence boundary, so every target ends with a complete sentence followed by
+`\\n[/Answer]\\n\\n`.
 
 Layout of one training/eval row (dllm's `default_sft_map_fn` plus its padding):
 

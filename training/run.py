@@ -1,6 +1,6 @@
 """One command: data, tokenizer, training, evaluation, export.
 
-    python -m training.run                 # ~38 min of training, ~45 min in all on 2 CPU cores
+    python -m training.run                 # ~38 min of training, ~40 min in all on 2 CPU cores
     python -m training.run --resume        # continue from the last checkpoint in .cache/training/
     python -m training.run --minutes 5 --out /tmp/demo-model   # a quick, weaker run
 
