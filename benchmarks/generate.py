@@ -183,8 +183,9 @@ def main(argv=None) -> int:
             cases.append(("reference-style loop", ref_repeats, lambda s=settings: time_reference(lm, ids, s, 0)))
         times, finals, passes = {n: [] for n, _, _ in cases}, {}, {}
         recording = []
-        for r in range(max(n for _, n, _ in cases)):  # interleaved, so drift hits every case alike
-            for name, n, fn in cases:
+        for r in range(max(n for _, n, _ in cases)):
+            # interleaved, and in reverse order every other round: drift and a slow first run hit every case alike
+            for name, n, fn in (cases if r % 2 == 0 else cases[::-1]):
                 if r >= n:
                     continue
                 with RecordingTimer() as timer:
