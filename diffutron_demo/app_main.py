@@ -18,7 +18,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--exact", action="store_true",
-                        help="CPU: keep fp32, the exact path (default on a CPU: int8, about 4x faster, approximate)")
+                        help="CPU: keep fp32, the exact path (default on a CPU: int8, about 3x faster, approximate)")
     parser.add_argument("--eager", action="store_true",
                         help="GPU: plain eager forward passes (default on a dedicated GPU: the encoder padded to "
                              "a few lengths and compiled with CUDA graphs, about 10x faster)")

@@ -603,7 +603,7 @@ def build_app(manager: ModelManager) -> gr.Blocks:
                                  label="model", scale=0, min_width=320, interactive=not locked)
             int8 = gr.Checkbox(manager.int8, label="int8 on CPU (faster, approximate)", scale=0, min_width=200,
                                interactive=not locked,
-                               info="Quantized linear layers, about 4x faster for the 307M model on a 2-core "
+                               info="Quantized linear layers, about 3x faster for the 307M model on a 2-core "
                                     "CPU (the small demo model always runs exact). Approximate, and the answers "
                                     "differ: on a trained model (the demo's, 20 prompts, temperature 0) int8 "
                                     "picks the same top token as the exact path at 88% of masked positions of "
