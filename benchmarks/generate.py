@@ -255,8 +255,8 @@ def compare_cost(lm, ids, card, repeats) -> str:
         _sync(lm.device)
         return time.perf_counter() - t0
 
-    if lm.device != "cpu":
-        batched(), one_by_one()  # warm-up: a compiled encoder captures its 4-row shape here
+    if lm.device != "cpu" or lm.encoder is not None:
+        batched(), one_by_one()  # warm-up: a compiled encoder compiles its 4-row shape here
     single = statistics.median(timed(lambda: Run(lm, ids, settings[0], 0).run_to_end()) for _ in range(repeats))
     together = statistics.median(timed(batched) for _ in range(repeats))
     apart = statistics.median(timed(one_by_one) for _ in range(repeats))
