@@ -53,6 +53,16 @@ def running_app(model_path):
         demo.close()
 
 
+def open_page(browser, url):
+    """A new browser context's page on the app, once the chat box is there (60 s timeouts)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_role("textbox", name="Message", exact=True).wait_for()
+    return page
+
+
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
 

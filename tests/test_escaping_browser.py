@@ -21,7 +21,7 @@ from diffutron_demo.models import load_model
 from diffutron_demo.service import start_run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.trajectory import Trajectory
-from tests.helpers_app import running_app, shot
+from tests.helpers_app import open_page, running_app, shot
 
 PAYLOADS = [
     '<img src=x onerror="window.__pwned=1">',
@@ -106,13 +106,9 @@ def app(tiny_checkpoint):
 
 @pytest.fixture(scope="module")
 def page(browser, app):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(app)
-    page.get_by_role("textbox", name="Message", exact=True).wait_for()
+    page = open_page(browser, app)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from diffutron_demo.models import load_model
 from diffutron_demo.service import start_run
 from diffutron_demo.settings import REMASKING, SamplerSettings
 from diffutron_demo.trajectory import Trajectory
-from tests.helpers_app import running_app, shot
+from tests.helpers_app import open_page, running_app, shot
 
 PROMPTS = ["Türkiye'nin başkenti neresidir?", "Merhaba! Nasılsın?", "İstanbul", "Bir, iki, üç, dört",
            "Yapay zekâ nedir?"]
@@ -142,16 +142,6 @@ def app(tiny_checkpoint):
         mp.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")
         with running_app(tiny_checkpoint) as (demo, url):
             yield url
-
-
-
-def open_page(browser, url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_role("textbox", name="Message", exact=True).wait_for()
-    return page
 
 
 def status(page) -> str:

@@ -19,9 +19,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from diffutron_demo.checkpoints import MASK_ID, PAD_ID
+from diffutron_demo.checkpoints import MASK_ID
 
 from .pairs import ANSWER_SLOTS
+from .train import collate
 
 RATIOS = (0.15, 0.5, 0.9)
 
@@ -38,17 +39,11 @@ def evaluate_model(model, examples, ratio: float, seed: int = 1234, batch_size: 
     picks = masks_for(examples, ratio, seed)
     sums = {"answer": [0.0, 0, 0], "region": [0.0, 0, 0]}  # loss sum, correct, count
     for start in range(0, len(examples), batch_size):
-        rows = examples[start:start + batch_size]
-        L = max(len(p) for p, _, _ in rows) + ANSWER_SLOTS
-        ids = torch.full((len(rows), L), PAD_ID, dtype=torch.long)
-        masked = torch.zeros((len(rows), L), dtype=torch.bool)
-        content = torch.zeros((len(rows), L), dtype=torch.bool)
-        for r, (prompt, answer, n_text) in enumerate(rows):
-            P = len(prompt)
-            ids[r, :P] = torch.tensor(prompt)
-            ids[r, P:P + ANSWER_SLOTS] = torch.tensor(answer)
-            masked[r, P + picks[start + r]] = True
-            content[r, P:P + n_text] = True
+        index = list(range(start, min(start + batch_size, len(examples))))
+        ids, _, content = collate(examples, index)
+        masked = torch.zeros_like(content)
+        for r, i in enumerate(index):
+            masked[r, len(examples[i][0]) + picks[i]] = True
         noised = torch.where(masked, torch.full_like(ids, MASK_ID), ids)
         hidden = model.model(input_ids=noised).last_hidden_state
         logits = model.decoder(model.head(hidden[masked])).float()

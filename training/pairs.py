@@ -115,26 +115,19 @@ class Builder:
             i += 1  # every sentence starts a pair: overlapping windows, about 3x the pairs of i = j
 
     def doc_pairs(self, doc) -> list[dict]:
-        out: list[dict] = []
         if doc.source == "ataturk":
             units = [(s, k == 0) for p in doc.sections[0][1] for k, s in enumerate(sentences(p))]
             date = turkish_date(doc.meta.get("date")) or (str(doc.meta["year"]) if doc.meta.get("year") else None)
             frames = TITLE_FRAMES if date else TITLE_FRAMES[::2]
             frame = frames[_pick(doc.doc_id, len(frames))]
             question = frame.format(doc.title, date) if "({})" in frame else frame.format(doc.title)
-            answer, i = self.take(units, 0)
-            if answer and self.n(question) <= MAX_QUESTION_TOKENS:
-                out.append({"q": question, "a": answer, "source": doc.source, "doc": doc.doc_id, "kind": "title"})
-            else:
-                i = 0
-            self.continuation(units, i, doc.doc_id, doc.source, out)
-            return out
-        # A help page: its title -> the page's first sentences (across its sections), then
-        # continuation pairs over the rest of the page.
-        units = [(s, n == 0) for _, paragraphs in doc.sections for p in paragraphs
-                 for n, s in enumerate(sentences(p))]
-        frame = HELP_FRAMES[_pick(doc.doc_id, len(HELP_FRAMES))]
-        question = frame.format(doc.title.rstrip(":").strip())
+        else:  # a help page: its title -> the page's first sentences (across its sections)
+            units = [(s, n == 0) for _, paragraphs in doc.sections for p in paragraphs
+                     for n, s in enumerate(sentences(p))]
+            frame = HELP_FRAMES[_pick(doc.doc_id, len(HELP_FRAMES))]
+            question = frame.format(doc.title.rstrip(":").strip())
+        # The title pair, then continuation pairs over the rest of the text.
+        out: list[dict] = []
         answer, i = self.take(units, 0)
         if answer and self.n(question) <= MAX_QUESTION_TOKENS:
             out.append({"q": question, "a": answer, "source": doc.source, "doc": doc.doc_id, "kind": "title"})
