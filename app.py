@@ -7,7 +7,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from diffutron_demo.app_main import main  # noqa: E402
+from diffutron_demo.app.main import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import torch
 
-from diffutron_demo import figures, html_views
-from diffutron_demo.checkpoints import build_random_checkpoint
-from diffutron_demo.models import load_model
-from diffutron_demo.service import start_run
+from diffutron_demo.render import figures
+
+from diffutron_demo.render import fragments
+from diffutron_demo.core.checkpoints import build_random_checkpoint
+from diffutron_demo.core.models import load_model
+from diffutron_demo.app.service import start_run
 from diffutron_demo.settings import SamplerSettings
 
 
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         partial = run.trajectory()
         fig = figures.heatmap_figure(partial, total_steps=n)
-        html_views.canvas_html(partial, len(partial.steps))
+        fragments.canvas_html(partial, len(partial.steps))
         fig.to_json()
         draw_ms.append((time.perf_counter() - t0) * 1000)
     print(f"{folder.name}: {len(model_ms)} steps, {n} answer positions, {args.threads} threads")

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.checkpoints import build_random_checkpoint
-from diffutron_demo.models import load_model
-from diffutron_demo.sampler import Run
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.checkpoints import build_random_checkpoint
+from diffutron_demo.core.models import load_model
+from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 
 QUESTION = "Türkiye'nin başkenti neresidir? Kısaca açıkla."
@@ -235,7 +235,7 @@ COMPARE_SET = [{}, {"temperature": 0.0}, {"remasking": "random"}, {"repetition_p
 def compare_cost(lm, ids, card, repeats) -> str:
     """4 settings of equal canvas length on one prompt: stepped together (one batched encoder pass
     per step) and one after another, against one run."""
-    from diffutron_demo.service import step_together
+    from diffutron_demo.app.service import step_together
 
     settings = [card.with_changes(**c) for c in COMPARE_SET]
 
@@ -270,7 +270,7 @@ def compiled(lm, ids, card, repeats):
     run's confidence gap at the first step that differs: a near-tie in bf16 or a real change)."""
     import dataclasses
 
-    from diffutron_demo.encoder import BucketedEncoder
+    from diffutron_demo.core.encoder import BucketedEncoder
 
     fast = dataclasses.replace(lm, encoder=BucketedEncoder(lm.model, lm.pad_id))
     bucket = fast.encoder.bucket_for(len(ids) + card.max_new_tokens)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .models import DEFAULT_MODEL
+from .core.models import DEFAULT_MODEL
 from .settings import SamplerSettings, SettingsError
 
 _DEFAULTS = SamplerSettings()
@@ -64,8 +64,8 @@ def _whole(name: str, value) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .chat import PromptError
-    from .models import ModelLoadError
+    from .core.chat import PromptError
+    from .core.models import ModelLoadError
 
     try:
         return _generate(args) if args.command == "generate" else _record_gallery(args)
@@ -81,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
 def _record_gallery(args) -> int:
     from pathlib import Path
 
-    from .gallery import GALLERY_DIR, record_gallery
-    from .models import load_model
+    from .teach.gallery import GALLERY_DIR, record_gallery
+    from .core.models import load_model
 
     if args.model == "demo":
-        from .service import DEMO_MODEL, ModelManager
+        from .app.service import DEMO_MODEL, ModelManager
 
         manager = ModelManager()
         manager.load(DEMO_MODEL)
@@ -98,9 +98,9 @@ def _record_gallery(args) -> int:
 
 
 def _generate(args) -> int:
-    from .chat import build_prompt
-    from .models import load_model
-    from .sampler import Run
+    from .core.chat import build_prompt
+    from .core.models import load_model
+    from .core.sampler import Run
 
     settings = SamplerSettings.from_dict({k: getattr(args, k) for k in SETTING_FLAGS})
     from .settings import check_seed
@@ -110,7 +110,7 @@ def _generate(args) -> int:
     if window is not None and window < 2:
         raise SettingsError("context_window", "Context window must be at least 2 tokens.")
     if not args.prompt.strip():
-        from .chat import PromptError
+        from .core.chat import PromptError
 
         raise PromptError("The prompt is empty: pass --prompt TEXT.")
     from transformers.utils import logging as hf_logging

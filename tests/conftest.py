@@ -9,7 +9,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest
 import torch
 
-from diffutron_demo.checkpoints import build_random_checkpoint
+from diffutron_demo.core.checkpoints import build_random_checkpoint
 
 # Tiny models gain nothing from threads, and spinning thread pools slow them many times over
 # when the machine is busy; one thread keeps the suite's time steady.
@@ -39,7 +39,7 @@ def tiny_checkpoint(tiny_checkpoints):
 @pytest.fixture(scope="module")
 def models(tiny_checkpoints):
     """The tiny checkpoints loaded (fresh for each test module), in the fixture's order."""
-    from diffutron_demo.models import load_model
+    from diffutron_demo.core.models import load_model
 
     return [load_model(str(p), device="cpu", dtype="float32") for p in tiny_checkpoints]
 

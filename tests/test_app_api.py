@@ -10,10 +10,10 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from diffutron_demo.models import load_model
-from diffutron_demo.service import start_run
+from diffutron_demo.core.models import load_model
+from diffutron_demo.app.service import start_run
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import Trajectory
+from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import running_app
 
 QUESTION = "Türkiye'nin başkenti neresidir?"

@@ -14,10 +14,10 @@ import random
 
 import pytest
 
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.sampler import Run
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryError
+from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryError
 
 QUESTION = "Türkiye'nin başkenti neresidir?"
 TIMING = ("forward_ms", "step_ms")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from diffutron_demo.trajectory import Trajectory
+from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import running_app, shot
 
 MESSAGE = "Merhaba! Bana İstanbul'u anlatır mısın?"

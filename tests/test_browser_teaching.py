@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from diffutron_demo.gallery import gallery_items
+from diffutron_demo.teach.gallery import gallery_items
 from tests.helpers_app import running_app, shot
 
 WORD_CAPTION = re.compile(r"word view · step (\d+) of (\d+)")
@@ -107,8 +107,8 @@ def question_step(page) -> int:
 def test_lesson_guess_check_and_next(page, titles):
     page.get_by_role("tab", name="Lesson").click()
     # The first run the lesson can ask about (a left-to-right run offers no choice at any step).
-    from diffutron_demo.lesson import Lesson
-    from diffutron_demo.trajectory import Trajectory
+    from diffutron_demo.teach.lesson import Lesson
+    from diffutron_demo.record.trajectory import Trajectory
 
     items = gallery_items()
     title = next(t for t in titles if len(Lesson(Trajectory.load(items[t])).asked) >= 2)

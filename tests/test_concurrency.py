@@ -17,11 +17,11 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from diffutron_demo import sampler
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
+from diffutron_demo.core import sampler
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.models import load_model
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import Trajectory
+from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import running_app
 
 USERS = 8

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffutron_demo.chat import build_prompt, encode_text, render_turn
-from diffutron_demo.models import load_model
-from diffutron_demo.sampler import Run
+from diffutron_demo.core.chat import build_prompt, encode_text, render_turn
+from diffutron_demo.core.models import load_model
+from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 
 # DEMO_MODEL_DIR checks another build (`python -m training.run --out DIR`) against the same bar.
@@ -127,7 +127,7 @@ def test_greedy_answers_end_with_marker_and_pads(lm, heldout):
 
 
 def test_the_offline_fallback_runs_the_trained_model_exact_even_with_int8_on():
-    from diffutron_demo.service import DEMO_MODEL, ModelManager
+    from diffutron_demo.app.service import DEMO_MODEL, ModelManager
 
     manager = ModelManager(requested="/nonexistent/model-folder", device="cpu", int8=True)
     banner = manager.load()

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 import torch
 
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.encoder import BucketedEncoder, EagerEncoder
-from diffutron_demo.models import ModelLoadError, load_model
-from diffutron_demo.sampler import Run
-from diffutron_demo.service import compare_runs
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.encoder import BucketedEncoder, EagerEncoder
+from diffutron_demo.core.models import ModelLoadError, load_model
+from diffutron_demo.core.sampler import Run
+from diffutron_demo.app.service import compare_runs
 from diffutron_demo.settings import SamplerSettings
 
 
@@ -103,8 +103,8 @@ def test_a_failing_compile_falls_back_to_the_eager_pass(models):
 
 
 def test_the_app_compiles_only_on_a_dedicated_gpu(tiny_checkpoint, monkeypatch):
-    from diffutron_demo import app_main
-    from diffutron_demo.service import ModelManager
+    from diffutron_demo.app import main as app_main
+    from diffutron_demo.app.service import ModelManager
 
     manager = ModelManager(requested=str(tiny_checkpoint), device="cpu", dtype="float32", compile=True)
     manager.load()

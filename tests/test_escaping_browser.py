@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from diffutron_demo.export import standalone_html
-from diffutron_demo.models import load_model
-from diffutron_demo.service import start_run
+from diffutron_demo.render.export import standalone_html
+from diffutron_demo.core.models import load_model
+from diffutron_demo.app.service import start_run
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import Trajectory
+from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import open_page, running_app, shot
 
 PAYLOADS = [
@@ -221,7 +221,7 @@ def test_the_exported_player_of_the_crafted_trajectory_stays_text(browser, craft
 
 def test_the_figure_json_escapes_payloads_before_it_reaches_the_page(crafted_file):
     """The same rule checked without a browser: every figure string with a payload is escaped."""
-    from diffutron_demo import figures
+    from diffutron_demo.render import figures
 
     traj = Trajectory.load(crafted_file)
     for fig in (figures.heatmap_figure(traj), figures.word_heatmap_figure(traj)):

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import tests.dllm_reference as ref
-from diffutron_demo import sampler
-from diffutron_demo.chat import build_prompt, encode_text, render_chat
-from diffutron_demo.models import load_model
-from diffutron_demo.sampler import STOP_REPLACEMENT, STOP_STRINGS, _stable_desc, generate
+from diffutron_demo.core import sampler
+from diffutron_demo.core.chat import build_prompt, encode_text, render_chat
+from diffutron_demo.core.models import load_model
+from diffutron_demo.core.sampler import STOP_REPLACEMENT, STOP_STRINGS, _stable_desc, generate
 from diffutron_demo.settings import SamplerSettings, SettingsError
 
 SPECIAL_TEXT = "<mask> <pad> <eos> <bos> <unk>"

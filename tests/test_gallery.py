@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from diffutron_demo.gallery import GALLERY_DIR, gallery_items
-from diffutron_demo.trajectory import SCHEMA_VERSION, Trajectory
+from diffutron_demo.teach.gallery import GALLERY_DIR, gallery_items
+from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory
 
 SHIPPED = sorted(GALLERY_DIR.glob("*.json"))
 

@@ -28,12 +28,14 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from diffutron_demo import app_main, cli
-from diffutron_demo.chat import PromptError
-from diffutron_demo.service import ModelManager, start_run
+from diffutron_demo.app import main as app_main
+
+from diffutron_demo import cli
+from diffutron_demo.core.chat import PromptError
+from diffutron_demo.app.service import ModelManager, start_run
 from diffutron_demo.settings import SamplerSettings, SettingsError
-from diffutron_demo.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
-from diffutron_demo.ui import KNOBS, Viewer, read_settings
+from diffutron_demo.record.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
+from diffutron_demo.app.ui import KNOBS, Viewer, read_settings
 from tests.helpers_app import _wait_until_up, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

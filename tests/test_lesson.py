@@ -11,14 +11,14 @@ import re
 
 import pytest
 
-from diffutron_demo import html_views
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.gallery import GALLERY_DIR
-from diffutron_demo.lesson import Lesson
-from diffutron_demo.models import load_model
-from diffutron_demo.sampler import Run
+from diffutron_demo.render import fragments
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.teach.gallery import GALLERY_DIR
+from diffutron_demo.teach.lesson import Lesson
+from diffutron_demo.core.models import load_model
+from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import Trajectory
+from diffutron_demo.record.trajectory import Trajectory
 
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "</b><script>alert(2)</script>"
@@ -186,8 +186,8 @@ def test_feedback_escapes_payloads(traj, lang):
         guess = next((c for c in lesson.choices() if c not in committed), lesson.choices()[0])
         _, note = lesson.guess(guess)
         # What the Lesson tab shows after Check: the note, "why this step" and the canvas after it.
-        shown = note + html_views.why_html(traj, step + 1) + html_views.canvas_html(traj, step + 1) \
-            + html_views.canvas_html(traj, step, numbered=True)
+        shown = note + fragments.why_html(traj, step + 1) + fragments.canvas_html(traj, step + 1) \
+            + fragments.canvas_html(traj, step, numbered=True)
         assert "<img" not in shown and "<script" not in shown.lower(), shown[:500]
         assert "&lt;" in shown
         assert note.startswith("<div><b>") and note.endswith("</div>")

@@ -19,11 +19,17 @@ import time
 
 import pytest
 
-from diffutron_demo import figures, html_views, sampler, ui
-from diffutron_demo.models import load_model
-from diffutron_demo.service import start_run
+from diffutron_demo.render import figures
+
+from diffutron_demo.render import fragments
+
+from diffutron_demo.core import sampler
+
+from diffutron_demo.app import ui
+from diffutron_demo.core.models import load_model
+from diffutron_demo.app.service import start_run
 from diffutron_demo.settings import REMASKING, SamplerSettings
-from diffutron_demo.trajectory import Trajectory
+from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import open_page, running_app, shot
 
 PROMPTS = ["Türkiye'nin başkenti neresidir?", "Merhaba! Nasılsın?", "İstanbul", "Bir, iki, üç, dört",
@@ -66,8 +72,8 @@ def one_run_with_pictures(lm, i: int) -> int:
     for fig in (figures.heatmap_figure(traj), figures.heatmap_figure(traj, marker_step=1),
                 figures.word_heatmap_figure(traj), figures.step_chart(traj)):
         size += len(fig.to_json())  # what gradio sends to the page
-    for html in (html_views.canvas_html(traj, n), html_views.word_canvas_html(traj, n), html_views.why_html(traj, 1),
-                 html_views.commit_order_html(traj), html_views.history_html(traj, 0)):
+    for html in (fragments.canvas_html(traj, n), fragments.word_canvas_html(traj, n), fragments.why_html(traj, 1),
+                 fragments.commit_order_html(traj), fragments.history_html(traj, 0)):
         size += len(html)
     return size + len(Trajectory.from_json(traj.to_json()).to_json())
 

@@ -6,8 +6,8 @@ import time
 import pytest
 import torch
 
-from diffutron_demo.checkpoints import build_tokenizer, tiny_config
-from diffutron_demo.models import ModelLoadError, load_model
+from diffutron_demo.core.checkpoints import build_tokenizer, tiny_config
+from diffutron_demo.core.models import ModelLoadError, load_model
 from diffutron_demo.settings import SamplerSettings, SettingsError
 
 HANG_BOUND_S = 5.0  # a hang check, not a benchmark

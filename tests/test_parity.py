@@ -11,8 +11,8 @@ import random
 import pytest
 import torch
 
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.sampler import decode_reply, generate
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.sampler import decode_reply, generate
 from diffutron_demo.settings import SamplerSettings
 from tests.dllm_reference import reference_decode_trim, reference_generate, reference_prompt_ids
 

@@ -19,11 +19,13 @@ import math
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
-from diffutron_demo import figures, html_views
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.sampler import TOP_K, generate
+from diffutron_demo.render import figures
+
+from diffutron_demo.render import fragments
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.sampler import TOP_K, generate
 from diffutron_demo.settings import LIMITS, REMASKING, SamplerSettings, SettingsError
-from diffutron_demo.trajectory import Trajectory, TrajectoryError
+from diffutron_demo.record.trajectory import Trajectory, TrajectoryError
 
 PROMPTS = ["Türkiye'nin başkenti neresidir?", "Merhaba! Nasılsın?", "a", "<mask> </s> [/Answer]", "İı 😀"]
 COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -137,7 +139,7 @@ def test_the_loader_on_arbitrary_json_raises_only_trajectory_error(value):
 @pytest.fixture(scope="module")
 def valid(models) -> dict:
     """A real run with forced edits (the stop-prone checkpoint) and one branch: every field present."""
-    from diffutron_demo.sampler import Run
+    from diffutron_demo.core.sampler import Run
 
     lm = models[2]
     s = SamplerSettings(steps=6, max_new_tokens=8, block_length=4, temperature=0.5)
@@ -221,7 +223,7 @@ def test_a_mutated_valid_file_raises_only_trajectory_error(valid, data):
 
 def draw_everything(traj: Trajectory) -> None:
     """What the Replay tab builds for a loaded file, at every step of the slider."""
-    from diffutron_demo.ui import Viewer
+    from diffutron_demo.app.ui import Viewer
 
     Viewer.finished(traj)
     n = len(traj.steps)
@@ -229,11 +231,11 @@ def draw_everything(traj: Trajectory) -> None:
         Viewer.show_step(traj, step, "tokens")
         Viewer.show_step(traj, step, "words")
     for step in range(n + 1):  # the HTML views at every step of the slider
-        html_views.canvas_html(traj, step)
-        html_views.word_canvas_html(traj, step)
-        html_views.why_html(traj, step)
+        fragments.canvas_html(traj, step)
+        fragments.word_canvas_html(traj, step)
+        fragments.why_html(traj, step)
     for pos in range(traj.answer_len):
-        html_views.history_html(traj, pos)
+        fragments.history_html(traj, pos)
     for i in range(len(traj.branches)):
         figures.heatmap_figure(traj.branch(i), split_step=traj.branches[i]["from_step"])
 

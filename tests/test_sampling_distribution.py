@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.sampler import Run
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 
 SEEDS = {"t1": 2500, "t05": 2500, "t07_pen_cfg": 1500}  # ~2 ms a run

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from diffutron_demo.schedule import transfer_schedule
+from diffutron_demo.core.schedule import transfer_schedule
 from tests.dllm_reference import reference_schedule
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffutron_demo.checkpoints import MASK_ID, PAD_ID
+from diffutron_demo.core.checkpoints import MASK_ID, PAD_ID
 from training import pairs, train
 from training.sources import Doc
 from training.tokenizer import load_tokenizer

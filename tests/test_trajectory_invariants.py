@@ -10,8 +10,8 @@ import random
 import pytest
 import torch
 
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.sampler import TOP_K, generate
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.sampler import TOP_K, generate
 from diffutron_demo.settings import SamplerSettings
 from tests.dllm_reference import reference_schedule
 

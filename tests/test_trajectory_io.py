@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
-from diffutron_demo.sampler import generate
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.models import load_model
+from diffutron_demo.core.sampler import generate
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
+from diffutron_demo.record.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
 
 
 @pytest.fixture(scope="module")

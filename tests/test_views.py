@@ -17,12 +17,16 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from diffutron_demo import export, figures, html_views
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
-from diffutron_demo.sampler import Run
+from diffutron_demo.render import export
+
+from diffutron_demo.render import figures
+
+from diffutron_demo.render import fragments
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.models import load_model
+from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import Trajectory
+from diffutron_demo.record.trajectory import Trajectory
 
 QUESTION = "Merhaba dünya, nasılsın?"
 # 3 blocks (4 + 4 + 2 positions), not a multiple of the block: the last block is short.
@@ -241,13 +245,13 @@ def test_canvas_at_every_step_is_the_sampler_canvas(saved):
 def test_canvas_html_shows_the_canvas_at_that_step(saved, step):
     _, traj, _ = saved
     step = step % (len(traj.steps) + 1)
-    page = html_views.canvas_html(traj, step)
+    page = fragments.canvas_html(traj, step)
     assert f"step {step} of {len(traj.steps)}" in page
     tokens = _Elements.parse(page).spans
     assert len(tokens) == traj.answer_len, "one span per answer position"
     canvas = traj.canvas_at(step)[traj.prompt_len :]
     mask = traj.special_ids["mask"]
-    shown = [t for t in tokens if t.strip() != html_views.MASK_GLYPH]
+    shown = [t for t in tokens if t.strip() != fragments.MASK_GLYPH]
     assert len(shown) == sum(1 for t in canvas if t != mask)
 
 
@@ -316,18 +320,18 @@ def test_html_fragments_escape_pieces_prompt_and_reply(hostile):
     _, bad = hostile
     n = len(bad.steps)
     for step in range(n + 1):
-        assert_inert(html_views.canvas_html(bad, step), f"canvas_html step {step}")
-        assert_inert(html_views.why_html(bad, step), f"why_html step {step}")
+        assert_inert(fragments.canvas_html(bad, step), f"canvas_html step {step}")
+        assert_inert(fragments.why_html(bad, step), f"why_html step {step}")
     for pos in range(bad.answer_len):
-        assert_inert(html_views.history_html(bad, pos), f"history_html {pos}")
-    assert_inert(html_views.commit_order_html(bad), "commit_order_html")
-    assert_inert(html_views.diff_html(bad.reply, bad.reply + " x"), "diff_html")
-    assert_inert(html_views.diff_html("a b", bad.reply), "diff_html")
-    assert_inert(html_views.diff_html(bad.prompt["text"], bad.reply), "diff_html")
+        assert_inert(fragments.history_html(bad, pos), f"history_html {pos}")
+    assert_inert(fragments.commit_order_html(bad), "commit_order_html")
+    assert_inert(fragments.diff_html(bad.reply, bad.reply + " x"), "diff_html")
+    assert_inert(fragments.diff_html("a b", bad.reply), "diff_html")
+    assert_inert(fragments.diff_html(bad.prompt["text"], bad.reply), "diff_html")
     # The payload is shown (escaped), not dropped.
-    final = html_views.canvas_html(bad, n) + html_views.commit_order_html(bad)
+    final = fragments.canvas_html(bad, n) + fragments.commit_order_html(bad)
     assert html.escape(IMG) in final or html.escape(IMG, quote=False) in final
-    assert "&lt;img" in html_views.diff_html("", bad.reply)
+    assert "&lt;img" in fragments.diff_html("", bad.reply)
 
 
 def test_figure_hover_and_tick_labels_escape_pieces(hostile):

@@ -14,14 +14,16 @@ from html.parser import HTMLParser
 
 import pytest
 
-from diffutron_demo import figures, html_views
-from diffutron_demo.chat import build_prompt
-from diffutron_demo.models import load_model
-from diffutron_demo.sampler import Run
+from diffutron_demo.render import figures
+
+from diffutron_demo.render import fragments
+from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.models import load_model
+from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.trajectory import Trajectory
-from diffutron_demo.views import COMMITTED, COMMITTED_NOW, FORCED, MASKED, cell_grid
-from diffutron_demo.words import PARTIAL, answer_words, word_grid, word_spans
+from diffutron_demo.record.trajectory import Trajectory
+from diffutron_demo.record.cells import COMMITTED, COMMITTED_NOW, FORCED, MASKED, cell_grid
+from diffutron_demo.record.words import PARTIAL, answer_words, word_grid, word_spans
 
 IMG = "<img src=x onerror=alert(1)>"
 
@@ -234,14 +236,14 @@ def test_word_canvas_shows_the_tokens_on_the_canvas_at_that_step(run):
     for step in range(len(traj.steps) + 1):
         canvas = traj.canvas_at(step)
         parser = _Spans()
-        parser.feed(html_views.word_canvas_html(traj, step))
+        parser.feed(fragments.word_canvas_html(traj, step))
         expected = []
         for a, b, _ in words:
             if all(canvas[P + k] == mask for k in range(a, b)):
-                expected.append(html_views.MASK_GLYPH * (b - a))
+                expected.append(fragments.MASK_GLYPH * (b - a))
             else:
                 expected.append("".join(traj.piece(canvas[P + k]).replace("\n", "⏎")
-                                        if canvas[P + k] != mask else html_views.MASK_GLYPH for k in range(a, b)))
+                                        if canvas[P + k] != mask else fragments.MASK_GLYPH for k in range(a, b)))
         assert parser.texts == expected, f"step {step}"
 
 
@@ -251,7 +253,7 @@ def test_word_canvas_escapes_a_planted_payload(run):
     for token in set(traj.final_ids[P:]):
         traj.pieces[token] = IMG
     for step in sorted({0, 1, len(traj.steps) // 2, len(traj.steps)}):
-        page = html_views.word_canvas_html(traj, step)
+        page = fragments.word_canvas_html(traj, step)
         assert "<img" not in page.lower() and "onerror=alert(1)>" not in page
         if step == len(traj.steps):
             assert "&lt;img" in page

@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from diffutron_demo.checkpoints import MASK_ID
+from diffutron_demo.core.checkpoints import MASK_ID
 
 from .pairs import ANSWER_SLOTS
 from .train import collate

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from diffutron_demo.chat import build_prompt, encode_text
+from diffutron_demo.core.chat import build_prompt, encode_text
 
 from .evaluate import format_table
 from .pairs import ANSWER_SLOTS, MIN_ANSWER_TOKENS, save_jsonl
@@ -74,7 +74,7 @@ def ends_cleanly(lm, final_ids: list[int], prompt_len: int) -> bool:
 
 
 def generate(lm, question: str, settings: dict, seed: int = 0) -> dict:
-    from diffutron_demo.sampler import Run
+    from diffutron_demo.core.sampler import Run
     from diffutron_demo.settings import SamplerSettings
 
     s = SamplerSettings.from_dict(settings)
@@ -88,7 +88,7 @@ def generate(lm, question: str, settings: dict, seed: int = 0) -> dict:
 
 
 def samples_and_endings(folder: Path, heldout: list[dict]) -> dict:
-    from diffutron_demo.models import load_model
+    from diffutron_demo.core.models import load_model
 
     torch.set_num_threads(1)  # one 100-token sequence per forward: a second thread only adds sync cost
     lm = load_model(str(folder), device="cpu", dtype="float32")

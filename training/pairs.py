@@ -25,8 +25,8 @@ import re
 import zlib
 from pathlib import Path
 
-from diffutron_demo.chat import encode_text, render_turn
-from diffutron_demo.checkpoints import PAD_ID
+from diffutron_demo.core.chat import encode_text, render_turn
+from diffutron_demo.core.checkpoints import PAD_ID
 
 from .sources import BIBLIO
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from diffutron_demo.chat import render_turn
-from diffutron_demo.checkpoints import SPECIAL_TOKENS
+from diffutron_demo.core.chat import render_turn
+from diffutron_demo.core.checkpoints import SPECIAL_TOKENS
 
 VOCAB_SIZE = 4000
 CONTEXT_WINDOW = 256
@@ -78,7 +78,7 @@ def load_tokenizer(folder: Path):
 
 def check_tokenizer(tokenizer) -> dict:
     """The ids the app relies on, and how compactly the template's markers tokenize."""
-    from diffutron_demo.chat import encode_text
+    from diffutron_demo.core.chat import encode_text
 
     ids = {"pad": tokenizer.pad_token_id, "eos": tokenizer.eos_token_id, "bos": tokenizer.bos_token_id,
            "unk": tokenizer.unk_token_id, "mask": tokenizer.mask_token_id}

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from diffutron_demo.checkpoints import BOS_ID, EOS_ID, MASK_ID, PAD_ID
+from diffutron_demo.core.checkpoints import BOS_ID, EOS_ID, MASK_ID, PAD_ID
 
 from .pairs import ANSWER_SLOTS
 

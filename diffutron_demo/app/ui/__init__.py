@@ -16,18 +16,20 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import figures, html_views
-from .chat import PromptError, encode_text
-from .export import gif_bytes, standalone_html
-from .gallery import gallery_items
-from .learn import LEARN_MD
-from .lesson import Lesson
-from .models import ModelLoadError
-from .sampler import Run
-from .service import ModelManager, compare_runs, start_run
-from .settings import DEFAULT_PRESET, HELP, LIMITS, PRESETS, REMASKING, SamplerSettings, SettingsError, check_seed
-from .trajectory import Trajectory, TrajectoryError
-from .views import run_stats
+from ...render import figures
+
+from ...render import fragments as html_views
+from ...core.chat import PromptError, encode_text
+from ...render.export import gif_bytes, standalone_html
+from ...teach.gallery import gallery_items
+from ...teach.learn import LEARN_MD
+from ...teach.lesson import Lesson
+from ...core.models import ModelLoadError
+from ...core.sampler import Run
+from ..service import ModelManager, compare_runs, start_run
+from ...settings import DEFAULT_PRESET, HELP, LIMITS, PRESETS, REMASKING, SamplerSettings, SettingsError, check_seed
+from ...record.trajectory import Trajectory, TrajectoryError
+from ...record.cells import run_stats
 
 try:  # ZeroGPU on Hugging Face Spaces: generation runs inside spaces.GPU; elsewhere a no-op
     import spaces

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .trajectory import Trajectory, TrajectoryError
+from ..record.trajectory import Trajectory, TrajectoryError
 
-GALLERY_DIR = Path(__file__).parent / "gallery"
+GALLERY_DIR = Path(__file__).parents[1] / "gallery"
 _ASCII = str.maketrans("çğıöşüâî", "cgiosuai")  # file names stay ASCII
 PROMPTS = [
     ("Türkiye'nin başkenti", "Türkiye'nin başkenti neresidir?", {}),
@@ -33,8 +33,8 @@ def gallery_items(folder: Path = GALLERY_DIR) -> dict[str, Path]:
 
 def record_gallery(lm, folder: Path = GALLERY_DIR, seed: int = 0) -> list[Path]:
     """Record the gallery's runs with `lm` into `folder` (see README: recording more)."""
-    from .service import start_run
-    from .settings import SamplerSettings
+    from ..app.service import start_run
+    from ..settings import SamplerSettings
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

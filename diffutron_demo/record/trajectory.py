@@ -242,7 +242,7 @@ class _Checker:
         return value
 
     def settings(self, values: dict, where: str) -> None:
-        from .settings import SamplerSettings, SettingsError
+        from ..settings import SamplerSettings, SettingsError
 
         try:
             SamplerSettings.from_dict(values)

@@ -6,9 +6,9 @@ import html
 import io
 import json
 
-from .html_views import _cividis
-from .trajectory import Trajectory
-from .views import COMMITTED, COMMITTED_NOW, FORCED, PROPOSED, cell_grid
+from .fragments import _cividis
+from ..record.trajectory import Trajectory
+from ..record.cells import COMMITTED, COMMITTED_NOW, FORCED, PROPOSED, cell_grid
 
 _STATE_CODE = {"masked": 0, PROPOSED: 1, COMMITTED_NOW: 2, COMMITTED: 3, FORCED: 4}
 

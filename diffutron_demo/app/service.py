@@ -11,15 +11,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .chat import Prompt, build_prompt
-from .models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model, pick_device
-from .sampler import Run
-from .settings import SamplerSettings
+from ..core.chat import Prompt, build_prompt
+from ..core.models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model, pick_device
+from ..core.sampler import Run
+from ..settings import SamplerSettings
 
 DEMO_MODEL = "demo (bundled, offline)"
 
 
-BUNDLED_DEMO = Path(__file__).parent / "demo_model"
+BUNDLED_DEMO = Path(__file__).parents[1] / "demo_model"
 
 
 def demo_checkpoint_dir() -> Path:
@@ -30,7 +30,7 @@ def demo_checkpoint_dir() -> Path:
     root = Path(os.environ.get("DIFFUTRON_DEMO_CACHE", Path.home() / ".cache" / "diffutron_demo"))
     folder = root / "demo-random-v1"
     if not (folder / "model.safetensors").exists():
-        from .checkpoints import build_random_checkpoint
+        from ..core.checkpoints import build_random_checkpoint
 
         tmp = root / f".building-{os.getpid()}"
         build_random_checkpoint(tmp, seed=0, logit_scale=4.0)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .html_views import esc
-from .trajectory import Trajectory
+from ..render.fragments import esc
+from ..record.trajectory import Trajectory
 
 TEXTS = {
     "en": {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from .html_views import CSS
-from .models import DEFAULT_MODEL
+from ..render.fragments import CSS
+from ..core.models import DEFAULT_MODEL
 from .service import ModelManager
 
 def parse_args(argv=None):

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from .settings import REMASKING
+from ..settings import REMASKING
 
 
 @dataclass(frozen=True)

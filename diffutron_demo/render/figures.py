@@ -11,9 +11,9 @@ import html
 
 import plotly.graph_objects as go
 
-from .trajectory import Trajectory
-from .views import COMMITTED, COMMITTED_NOW, FORCED, MASKED, PROPOSED, cell_grid, step_summary
-from .words import PARTIAL, word_grid
+from ..record.trajectory import Trajectory
+from ..record.cells import COMMITTED, COMMITTED_NOW, FORCED, MASKED, PROPOSED, cell_grid, step_summary
+from ..record.words import PARTIAL, word_grid
 
 COLORSCALE = "Cividis"
 MAX_ROWS_WITH_TEXT = 96

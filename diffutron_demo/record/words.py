@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .trajectory import Trajectory
-from .views import COMMITTED, COMMITTED_NOW, FORCED, MASKED, cell_grid
+from .cells import COMMITTED, COMMITTED_NOW, FORCED, MASKED, cell_grid
 
 APOSTROPHES = "'’`"
 BROKEN_BYTES = "\ufffd"  # a letter cut across byte-level pieces decodes to U+FFFD: part of a word

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .settings import check_fits
+from ..settings import check_fits
 
 
 class PromptError(ValueError):

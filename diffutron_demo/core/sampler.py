@@ -17,9 +17,9 @@ import torch
 
 from .models import LoadedModel
 from .schedule import transfer_schedule
-from .settings import SamplerSettings
+from ..settings import SamplerSettings
 from .strategies import get_strategy
-from .trajectory import Trajectory
+from ..record.trajectory import Trajectory
 
 STOP_STRINGS = ("|USER|>", "<|USER|>", "<s>", "</s>")
 END_MARKER = "[/Answer]"

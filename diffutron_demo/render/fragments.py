@@ -8,8 +8,8 @@ from __future__ import annotations
 import difflib
 import html
 
-from .trajectory import Trajectory
-from .views import FORCED, PROPOSED, cell_grid, commit_steps, position_history
+from ..record.trajectory import Trajectory
+from ..record.cells import FORCED, PROPOSED, cell_grid, commit_steps, position_history
 
 MASK_GLYPH = "▒"
 
@@ -69,7 +69,7 @@ def canvas_html(traj: Trajectory, step: int, numbered: bool = False) -> str:
 def word_canvas_html(traj: Trajectory, step: int) -> str:
     """The word view of the canvas: whole words tinted by their least sure piece; partly
     committed words show their committed pieces and a mask glyph for the rest, dashed."""
-    from .words import PARTIAL, word_grid
+    from ..record.words import PARTIAL, word_grid
 
     words, grid = word_grid(traj, step)
     P = traj.prompt_len
