@@ -24,7 +24,7 @@ from diffutron_demo.render import figures
 from diffutron_demo.render import fragments
 from diffutron_demo.core.checkpoints import build_random_checkpoint
 from diffutron_demo.core.models import load_model
-from diffutron_demo.app.service import start_run
+from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings
 
 

@@ -235,14 +235,14 @@ COMPARE_SET = [{}, {"temperature": 0.0}, {"remasking": "random"}, {"repetition_p
 def compare_cost(lm, ids, card, repeats) -> str:
     """4 settings of equal canvas length on one prompt: stepped together (one batched encoder pass
     per step) and one after another, against one run."""
-    from diffutron_demo.app.service import step_together
+    from diffutron_demo.core.sampler import drive
 
     settings = [card.with_changes(**c) for c in COMPARE_SET]
 
     def batched():
         runs = [Run(lm, ids, s, 0) for s in settings]
-        while active := [r for r in runs if r.pending() is not None]:
-            step_together(active)
+        for _ in drive(runs, batched=True):
+            pass
         return runs
 
     def one_by_one():
@@ -307,15 +307,15 @@ def first_divergence_gap(a, b) -> float:
     run between a committed candidate's confidence and the best one left masked, or the top-2
     probability gap of a position where the proposed tokens differ."""
     for sa, sb in zip(a.steps, b.steps):
-        if sa["committed"] == sb["committed"] and \
-                [c["token"] for c in sa["candidates"]] == [c["token"] for c in sb["candidates"]]:
+        if sa.committed == sb.committed and \
+                [c.token for c in sa.candidates] == [c.token for c in sb.candidates]:
             continue
-        cands = {c["pos"]: c for c in sa["candidates"]}
-        other = {c["pos"]: c for c in sb["candidates"]}
-        gaps = [c["top"][0][1] - c["top"][1][1] for p, c in cands.items()
-                if p in other and other[p]["token"] != c["token"] and len(c["top"]) > 1]
-        chosen = [cands[p]["conf"] for p in sa["committed"] if p in cands]
-        left = [c["conf"] for p, c in cands.items() if p not in sa["committed"]]
+        cands = {c.pos: c for c in sa.candidates}
+        other = {c.pos: c for c in sb.candidates}
+        gaps = [c.top[0][1] - c.top[1][1] for p, c in cands.items()
+                if p in other and other[p].token != c.token and len(c.top) > 1]
+        chosen = [cands[p].conf for p in sa.committed if p in cands]
+        left = [c.conf for p, c in cands.items() if p not in sa.committed]
         if chosen and left:
             gaps.append(min(chosen) - max(left))
         return min(gaps) if gaps else float("nan")

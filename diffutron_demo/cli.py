@@ -1,4 +1,6 @@
-"""Command line: `python -m diffutron_demo generate ...` prints the reply and writes the trajectory."""
+"""Command line: `python -m diffutron_demo generate ...` prints the reply and writes the trajectory;
+`record-gallery` records the gallery's runs. The settings flags are derived from the settings
+dataclass (one flag per field, its help and range from the field's knob)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,37 @@ import argparse
 import sys
 
 from .core.models import DEFAULT_MODEL
-from .settings import SamplerSettings, SettingsError
+from .settings import FIELD_TYPES, KNOBS, SamplerSettings, SettingsError, check_seed
 
-_DEFAULTS = SamplerSettings()
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+DTYPES = ["auto", "float32", "bfloat16"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
         self.exit(2, f"error: {message}\n")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per settings field. Values stay text here: the settings' own validation reads them,
+    so a bad value gets the same sentence as in the UI and the API."""
+    defaults = SamplerSettings()
+    for name, k in KNOBS.items():
+        if FIELD_TYPES[name] == "bool":
+            parser.add_argument(flag(name), dest=name, action="store_true", help=k.help)
+            continue
+        limits = f" [{k.low:g}..{k.high:g}]" if k.low is not None else ""
+        choices = f" ({'|'.join(k.choices)})" if k.choices else ""
+        parser.add_argument(flag(name), dest=name, default=getattr(defaults, name),
+                            help=f"{k.help}{limits}{choices} (default: %(default)s)")
+
+
+def settings_from_args(args) -> SamplerSettings:
+    return SamplerSettings.from_dict({name: getattr(args, name) for name in KNOBS})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,33 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder (default: %(default)s)")
     gen.add_argument("--prompt", required=True, help="the question (or raw text with --raw)")
     gen.add_argument("--raw", action="store_true", help="send the text without the chat template")
-    gen.add_argument("--steps", default=_DEFAULTS.steps)
-    gen.add_argument("--max-new-tokens", default=_DEFAULTS.max_new_tokens)
-    gen.add_argument("--block-length", default=_DEFAULTS.block_length)
-    gen.add_argument("--temperature", default=_DEFAULTS.temperature)
-    gen.add_argument("--repetition-penalty", default=_DEFAULTS.repetition_penalty)
-    gen.add_argument("--remasking", default=_DEFAULTS.remasking)
-    gen.add_argument("--stochastic-transfer", action="store_true")
-    gen.add_argument("--cfg-scale", default=_DEFAULTS.cfg_scale)
-    gen.add_argument("--threshold", default=_DEFAULTS.threshold, help="for --remasking threshold")
-    gen.add_argument("--factor", default=_DEFAULTS.factor, help="for --remasking factor")
-    gen.add_argument("--early-stop", action="store_true", help="stop once the answer's end marker is committed")
+    add_setting_flags(gen)
     gen.add_argument("--seed", default=0)
-    gen.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    gen.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    gen.add_argument("--device", default="auto", choices=DEVICES)
+    gen.add_argument("--dtype", default="auto", choices=DTYPES)
     gen.add_argument("--context-window", default=None, help="override the model's trained window")
     gen.add_argument("--out", default=None, help="write the trajectory JSON here")
     gen.add_argument("--quiet", action="store_true", help="print only the reply")
     rec = sub.add_parser("record-gallery", help="record the gallery's runs with a model")
     rec.add_argument("--model", default="demo", help="hub id, folder, or 'demo' (the bundled model; default)")
     rec.add_argument("--out", default=None, help="folder (default: the package's gallery)")
-    rec.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    rec.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    rec.add_argument("--device", default="auto", choices=DEVICES)
+    rec.add_argument("--dtype", default="auto", choices=DTYPES)
     return parser
-
-
-SETTING_FLAGS = ("steps", "max_new_tokens", "block_length", "temperature", "repetition_penalty", "remasking",
-                 "stochastic_transfer", "cfg_scale", "threshold", "factor", "early_stop")
 
 
 def _whole(name: str, value) -> int:
@@ -70,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _generate(args) if args.command == "generate" else _record_gallery(args)
     except (SettingsError, PromptError, ModelLoadError) as exc:
-        flag = f" (--{exc.field.replace('_', '-')})" if isinstance(exc, SettingsError) else ""
-        print(f"error{flag}: {exc}", file=sys.stderr)
+        where = f" ({flag(exc.field)})" if isinstance(exc, SettingsError) else ""
+        print(f"error{where}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
@@ -81,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 def _record_gallery(args) -> int:
     from pathlib import Path
 
-    from .teach.gallery import GALLERY_DIR, record_gallery
     from .core.models import load_model
+    from .teach.gallery import GALLERY_DIR, record_gallery
 
     if args.model == "demo":
-        from .app.service import DEMO_MODEL, ModelManager
+        from .app.manager import DEMO_MODEL, ModelManager
 
         manager = ModelManager()
         manager.load(DEMO_MODEL)
@@ -97,26 +108,26 @@ def _record_gallery(args) -> int:
     return 0
 
 
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # stderr carries our one-line errors and progress only
+    hf_logging.disable_progress_bar()
+
+
 def _generate(args) -> int:
-    from .core.chat import build_prompt
+    from .core.chat import PromptError, build_prompt
     from .core.models import load_model
     from .core.sampler import Run
 
-    settings = SamplerSettings.from_dict({k: getattr(args, k) for k in SETTING_FLAGS})
-    from .settings import check_seed
-
+    settings = settings_from_args(args)
     seed = check_seed(args.seed)
     window = _whole("context_window", args.context_window) if args.context_window is not None else None
     if window is not None and window < 2:
         raise SettingsError("context_window", "Context window must be at least 2 tokens.")
     if not args.prompt.strip():
-        from .core.chat import PromptError
-
         raise PromptError("The prompt is empty: pass --prompt TEXT.")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # stderr carries our one-line errors and progress only
-    hf_logging.disable_progress_bar()
+    _quiet_transformers()
     lm = load_model(args.model, device=args.device, dtype=args.dtype, context_window=window)
     prompt = build_prompt(lm.tokenizer, args.prompt, raw=args.raw, max_new_tokens=settings.max_new_tokens,
                           context_window=lm.context_window)
@@ -129,7 +140,7 @@ def _generate(args) -> int:
         run.cancel()
     trajectory = run.trajectory()
     if not args.quiet:
-        forward_s = sum(s["forward_ms"] for s in trajectory.steps) / 1000
+        forward_s = sum(s.forward_ms for s in trajectory.steps) / 1000
         print(f"\r{len(trajectory.steps)} steps, {trajectory.wall_ms / 1000:.2f} s "
               f"(model {forward_s:.2f} s) on {lm.device}/{lm.dtype}, stop: {trajectory.stop_reason}", file=sys.stderr)
     print(trajectory.reply)

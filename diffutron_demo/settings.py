@@ -1,40 +1,35 @@
-"""Sampler settings: one validated dataclass, named presets, one place for every message.
+"""Sampler settings: one validated dataclass is the only source.
 
-The UI, the CLI and the API all build settings through `SamplerSettings.from_dict` /
-`validate`, so a bad value gets the same sentence wherever it was typed.
+Each field carries its knob (range, help, step, the strategy it belongs to). The UI's controls,
+the CLI's flags, the API's parsing and a trajectory file's check are all derived from these
+fields and go through `SamplerSettings.from_dict` / `validate`, so a bad value gets the same
+sentence wherever it was typed. A new remasking strategy with one parameter is one strategy
+function (core/strategies.py) plus one field here whose knob names it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
-REMASKING = ("low_confidence", "random", "threshold", "factor")
 
-LIMITS = {
-    "steps": (1, 1024),
-    "max_new_tokens": (1, 1024),
-    "block_length": (1, 1024),
-    "temperature": (0.0, 10.0),
-    "repetition_penalty": (1.0, 10.0),
-    "cfg_scale": (0.0, 20.0),
-    "threshold": (0.0, 1.0),
-    "factor": (0.0, 100.0),
-}
+@dataclass(frozen=True)
+class Knob:
+    help: str
+    low: float | None = None  # numeric range, inclusive unless open_low
+    high: float | None = None
+    open_low: bool = False  # the value must be above `low`, not at it
+    step: float | None = None  # a slider's granularity; whole-number fields have none
+    strategy: str | None = None  # this field is the parameter of that remasking strategy
+    choices: tuple[str, ...] = ()
 
-HELP = {
-    "steps": "Total denoising steps; each block gets ceil(steps / blocks) of them.",
-    "max_new_tokens": "Length of the answer canvas: how many mask tokens follow the prompt.",
-    "block_length": "Width of the window the sampler may commit in, left to right.",
-    "temperature": "0 = always the most likely token; higher = more random proposals.",
-    "repetition_penalty": "Pushes down every token already on the canvas (1.0 = off).",
-    "remasking": "How the positions to commit are chosen each step.",
-    "stochastic_transfer": "Draw each step's token count from a Binomial instead of the schedule.",
-    "cfg_scale": "Classifier-free guidance: contrast with a pass that cannot see the prompt (0 = off).",
-    "threshold": "'threshold' remasking: commit every candidate at least this confident.",
-    "factor": "'factor' remasking: commit the n best while (n+1)(1-c_n) < factor.",
-    "early_stop": "Stop as soon as the answer's end marker is committed with everything before it.",
-}
+
+def knob(default, help: str, low=None, high=None, **extra):
+    return field(default=default, metadata={"knob": Knob(help, low, high, **extra)})
+
+
+# Strategies without a parameter; each parameter field below adds its own strategy's name.
+PLAIN_STRATEGIES = ("low_confidence", "random")
 
 
 class SettingsError(ValueError):
@@ -49,53 +44,42 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class SamplerSettings:
     # The model card's recommended dllm command (the "dllm" preset).
-    steps: int = 64
-    max_new_tokens: int = 64
-    block_length: int = 32
-    temperature: float = 0.1
-    repetition_penalty: float = 1.2
-    remasking: str = "low_confidence"
-    stochastic_transfer: bool = False
-    cfg_scale: float = 0.0
+    steps: int = knob(64, "Total denoising steps; each block gets ceil(steps / blocks) of them.", 1, 1024)
+    max_new_tokens: int = knob(64, "Length of the answer canvas: how many mask tokens follow the prompt.", 1, 1024)
+    block_length: int = knob(32, "Width of the window the sampler may commit in, left to right.", 1, 1024)
+    temperature: float = knob(0.1, "0 = always the most likely token; higher = more random proposals.",
+                              0.0, 10.0, step=0.05)
+    repetition_penalty: float = knob(1.2, "Pushes down every token already on the canvas (1.0 = off).",
+                                     1.0, 10.0, step=0.05)
+    remasking: str = knob("low_confidence", "How the positions to commit are chosen each step.")
+    stochastic_transfer: bool = knob(False, "Draw each step's token count from a Binomial instead of the schedule.")
+    cfg_scale: float = knob(0.0, "Classifier-free guidance: contrast with a pass that cannot see the prompt (0 = off).",
+                            0.0, 20.0, step=0.1)
     # Options that are off in the dllm preset.
-    threshold: float = 0.9
-    factor: float = 1.0
-    early_stop: bool = False
+    threshold: float = knob(0.9, "'threshold' remasking: commit every candidate at least this confident.",
+                            0.0, 1.0, open_low=True, step=0.05, strategy="threshold")
+    factor: float = knob(1.0, "'factor' remasking: commit the n best while (n+1)(1-c_n) < factor.",
+                         0.0, 100.0, open_low=True, step=0.1, strategy="factor")
+    early_stop: bool = knob(False, "Stop as soon as the answer's end marker is committed with everything before it.")
 
     @classmethod
     def from_dict(cls, values: dict) -> "SamplerSettings":
         """Build from loosely typed input (a form, JSON, CLI) and validate; raises SettingsError."""
-        known = {f.name: f for f in fields(cls)}
         for key in values:
-            if key not in known:
+            if key not in KNOBS:
                 raise SettingsError(key, f"Unknown setting '{key}'.")
-        coerced = {}
-        for key, value in values.items():
-            if value is None:
-                continue
-            coerced[key] = _coerce(key, known[key].type, value)
+        coerced = {key: _coerce(key, FIELD_TYPES[key], value) for key, value in values.items() if value is not None}
         return cls(**coerced).validate()
 
     def validate(self) -> "SamplerSettings":
-        for name, (low, high) in LIMITS.items():
+        for name, spec in KNOBS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SettingsError(name, f"{_label(name)} must be a number.")
-            if not math.isfinite(value):
-                raise SettingsError(name, f"{_label(name)} must be a finite number, not {value}.")
-            if not low <= value <= high:
-                raise SettingsError(name, f"{_label(name)} must be between {low:g} and {high:g} (got {value:g}).")
-        for name in ("steps", "max_new_tokens", "block_length"):
-            if not isinstance(getattr(self, name), int):
-                raise SettingsError(name, f"{_label(name)} must be a whole number.")
-        if self.remasking not in REMASKING:
-            raise SettingsError(
-                "remasking", f"Remasking must be one of {', '.join(REMASKING)} (got '{self.remasking}')."
-            )
-        if self.threshold <= 0.0:
-            raise SettingsError("threshold", "Threshold must be above 0.")
-        if self.factor <= 0.0:
-            raise SettingsError("factor", "Factor must be above 0.")
+            if spec.choices and value not in spec.choices:
+                raise SettingsError(name, f"{label(name)} must be one of {', '.join(spec.choices)} (got '{value}').")
+            if spec.low is not None:
+                _check_range(name, value, spec)
+            if FIELD_TYPES[name] == "int" and not isinstance(value, int):
+                raise SettingsError(name, f"{label(name)} must be a whole number.")
         return self
 
     @property
@@ -111,6 +95,32 @@ class SamplerSettings:
 
     def with_changes(self, **changes) -> "SamplerSettings":
         return replace(self, **changes).validate()
+
+
+FIELD_TYPES: dict[str, str] = {f.name: f.type if isinstance(f.type, str) else f.type.__name__
+                               for f in fields(SamplerSettings)}
+REMASKING = PLAIN_STRATEGIES + tuple(f.metadata["knob"].strategy for f in fields(SamplerSettings)
+                                     if f.metadata["knob"].strategy)
+KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(SamplerSettings)}
+KNOBS["remasking"] = replace(KNOBS["remasking"], choices=REMASKING)
+LIMITS = {name: (k.low, k.high) for name, k in KNOBS.items() if k.low is not None}
+HELP = {name: k.help for name, k in KNOBS.items()}
+
+
+def label(name: str) -> str:
+    """A field's name as people read it: "max_new_tokens" -> "Max new tokens"."""
+    return name.replace("_", " ").capitalize()
+
+
+def _check_range(name: str, value, spec: Knob) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError(name, f"{label(name)} must be a number.")
+    if not math.isfinite(value):
+        raise SettingsError(name, f"{label(name)} must be a finite number, not {value}.")
+    if not spec.low <= value <= spec.high:
+        raise SettingsError(name, f"{label(name)} must be between {spec.low:g} and {spec.high:g} (got {value:g}).")
+    if spec.open_low and value <= spec.low:
+        raise SettingsError(name, f"{label(name)} must be above {spec.low:g}.")
 
 
 def check_fits(prompt_tokens: int, max_new_tokens: int, context_window: int) -> None:
@@ -163,21 +173,16 @@ PRESETS: dict[str, SamplerSettings] = {
 DEFAULT_PRESET = "dllm (model card)"
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
-def _coerce(name: str, kind, value):
-    kind = kind if isinstance(kind, str) else kind.__name__
+def _coerce(name: str, kind: str, value):
     if kind == "bool":
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
             return value.strip().lower() in ("true", "1", "yes", "on")
-        raise SettingsError(name, f"{_label(name)} must be true or false.")
+        raise SettingsError(name, f"{label(name)} must be true or false.")
     if kind == "str":
         if not isinstance(value, str):
-            raise SettingsError(name, f"{_label(name)} must be text.")
+            raise SettingsError(name, f"{label(name)} must be text.")
         return value.strip()
     if isinstance(value, str):
         value = value.strip()
@@ -188,15 +193,15 @@ def _coerce(name: str, kind, value):
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise SettingsError(name, f"{_label(name)} must be a number (got {str(value)[:40]!r}).") from None
+        raise SettingsError(name, f"{label(name)} must be a number (got {str(value)[:40]!r}).") from None
     except OverflowError:
-        raise SettingsError(name, f"{_label(name)} is far too large.") from None
+        raise SettingsError(name, f"{label(name)} is far too large.") from None
     if isinstance(value, bool):
-        raise SettingsError(name, f"{_label(name)} must be a number.")
+        raise SettingsError(name, f"{label(name)} must be a number.")
     if not math.isfinite(number):
-        raise SettingsError(name, f"{_label(name)} must be a finite number, not {number}.")
+        raise SettingsError(name, f"{label(name)} must be a finite number, not {number}.")
     if kind == "int":
         if number != int(number):
-            raise SettingsError(name, f"{_label(name)} must be a whole number (got {value}).")
+            raise SettingsError(name, f"{label(name)} must be a whole number (got {value}).")
         return int(number)
     return number

@@ -33,7 +33,7 @@ def _wait_until_up(url: str, timeout: float = 60.0) -> None:
 def running_app(model_path):
     """Yield (demo, base_url) for the app built by app_main.create on `model_path`; close afterwards."""
     from diffutron_demo.app.main import create
-    from diffutron_demo.render.fragments import CSS
+    from diffutron_demo.render.styles import CSS
 
     demo = create(str(model_path), device="cpu", dtype="float32")
     for attempt in range(5):  # a free port can be taken between probing and binding

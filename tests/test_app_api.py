@@ -11,7 +11,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from diffutron_demo.core.models import load_model
-from diffutron_demo.app.service import start_run
+from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import running_app
@@ -46,7 +46,7 @@ def generate(client, prompt=QUESTION, settings=SMALL, seed=0, raw=False) -> Traj
 
 
 def committed_by_step(traj: Trajectory) -> list[list[int]]:
-    return [r["committed"] for r in traj.steps]
+    return [r.committed for r in traj.steps]
 
 
 def test_the_named_endpoints_exist(client):
@@ -65,7 +65,7 @@ def test_generate_returns_a_trajectory_shaped_by_the_settings(client, settings):
     # Every block runs its share of steps; the last one stops once its masks are all filled
     # (one commit per step when it has fewer masks than steps).
     assert len(traj.steps) == (blocks - 1) * per_block + min(per_block, last_block)
-    assert sorted({r["block"] for r in traj.steps}) == list(range(blocks))
+    assert sorted({r.block for r in traj.steps}) == list(range(blocks))
     assert traj.answer_len == settings["max_new_tokens"]
     assert len(traj.final_ids) == len(traj.prompt_ids) + settings["max_new_tokens"]
     assert traj.seed == 5
@@ -74,7 +74,7 @@ def test_generate_returns_a_trajectory_shaped_by_the_settings(client, settings):
     assert traj.stop_reason == "complete"
     assert traj.special_ids["mask"] not in traj.final_ids[traj.prompt_len :]
     assert QUESTION in traj.prompt["text"]
-    assert sum(len(r["committed"]) for r in traj.steps) >= traj.answer_len
+    assert sum(len(r.committed) for r in traj.steps) >= traj.answer_len
 
 
 def test_generate_with_the_same_seed_repeats_and_matches_a_local_run(client, lm):
@@ -82,8 +82,8 @@ def test_generate_with_the_same_seed_repeats_and_matches_a_local_run(client, lm)
     first, second = generate(client, settings=settings, seed=11), generate(client, settings=settings, seed=11)
     assert committed_by_step(first) == committed_by_step(second)
     assert first.final_ids == second.final_ids
-    assert [[(c["pos"], c["token"]) for c in r["candidates"]] for r in first.steps] == \
-        [[(c["pos"], c["token"]) for c in r["candidates"]] for r in second.steps]
+    assert [[(c.pos, c.token) for c in r.candidates] for r in first.steps] == \
+        [[(c.pos, c.token) for c in r.candidates] for r in second.steps]
     run, _ = start_run(lm, QUESTION, SamplerSettings.from_dict(settings), 11)
     local = run.run_to_end()
     assert local.final_ids == first.final_ids

@@ -9,15 +9,18 @@ malformed branch is refused naming the field, and version-1 files (no `branches`
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 
 import pytest
 
 from diffutron_demo.core.chat import build_prompt
+from diffutron_demo.core.branching import branch_run
 from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryError
+from tests.helpers_schema import downgrade, without_derived
 
 QUESTION = "Türkiye'nin başkenti neresidir?"
 TIMING = ("forward_ms", "step_ms")
@@ -30,9 +33,9 @@ def original(lm, settings: SamplerSettings, seed: int = 0) -> Trajectory:
     return Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text).run_to_end()
 
 
-def decisions(steps: list[dict]) -> list[dict]:
+def decisions(steps: list) -> list[dict]:
     """Step records without their timings."""
-    return [{k: v for k, v in st.items() if k not in TIMING} for st in steps]
+    return [{k: v for k, v in st.to_dict().items() if k not in TIMING} for st in steps]
 
 
 def random_case(i: int) -> tuple[int, SamplerSettings, int, float]:
@@ -54,10 +57,10 @@ def test_a_greedy_branch_repeats_the_run_from_its_step(models, case):
     ckpt, settings, seed, where = random_case(case)
     traj = original(models[ckpt], settings, seed)
     k = min(int(where * (len(traj.steps) + 1)), len(traj.steps))  # 0..len(steps)
-    branch = Run.branch(models[ckpt], traj, k).run_to_end()
+    branch = branch_run(models[ckpt], traj, k).run_to_end()
     info = f"checkpoint {ckpt}, {settings}, seed {seed}, k={k} of {len(traj.steps)}"
-    assert [st["step"] for st in branch.steps] == list(range(k, k + len(branch.steps))), info
-    assert [st["committed"] for st in branch.steps] == [st["committed"] for st in traj.steps[k:]], info
+    assert [st.step for st in branch.steps] == list(range(k, k + len(branch.steps))), info
+    assert [st.committed for st in branch.steps] == [st.committed for st in traj.steps[k:]], info
     assert branch.final_ids == traj.final_ids, info
     assert decisions(branch.steps) == decisions(traj.steps[k:]), info
     assert branch.stop_reason == traj.stop_reason and branch.reply == traj.reply, info
@@ -70,7 +73,7 @@ def test_a_branch_from_the_last_step_adds_nothing(models, ckpt):
     # canvas there (committed as the mask id), and the branch must not start the schedule again.
     settings = SamplerSettings(steps=8, max_new_tokens=12, block_length=4, temperature=0.0, repetition_penalty=1.0)
     traj = original(models[ckpt], settings)
-    branch = Run.branch(models[ckpt], traj, len(traj.steps)).run_to_end()
+    branch = branch_run(models[ckpt], traj, len(traj.steps)).run_to_end()
     assert branch.steps == [], f"{len(branch.steps)} extra steps after the run's last step"
     assert branch.final_ids == traj.final_ids
 
@@ -91,15 +94,15 @@ CHANGES = [
 def committed_mask(steps: list[dict], mask: int) -> bool:
     """Whether any step committed the mask id itself."""
     for st in steps:
-        tokens = {c["pos"]: c["token"] for c in st["candidates"]}
-        tokens.update({o["pos"]: o["token"] for o in st["overflow"]})
-        if any(tokens.get(p) == mask for p in st["committed"]):
+        tokens = {c.pos: c.token for c in st.candidates}
+        tokens.update({o.pos: o.token for o in st.overflow})
+        if any(tokens.get(p) == mask for p in st.committed):
             return True
     return False
 
 
 def forced_positions(steps: list[dict]) -> set[int]:
-    return {e["pos"] for st in steps for e in st["forced"]}
+    return {e.pos for st in steps for e in st.forced}
 
 
 @pytest.mark.parametrize("case", range(len(CHANGES) * 2))
@@ -111,10 +114,10 @@ def test_a_branch_with_other_settings_completes_and_keeps_the_canvas(models, cas
     k = rng.randint(0, len(traj.steps))
     changes = CHANGES[case % len(CHANGES)]
     settings = base.with_changes(**changes)
-    branch = Run.branch(models[ckpt], traj, k, settings, seed=rng.randint(0, 99)).run_to_end()
+    branch = branch_run(models[ckpt], traj, k, settings, seed=rng.randint(0, 99)).run_to_end()
     info = f"checkpoint {ckpt}, changes {changes}, k={k} of {len(traj.steps)}"
     assert branch.stop_reason == "complete", info
-    assert [st["step"] for st in branch.steps] == list(range(k, k + len(branch.steps))), info
+    assert [st.step for st in branch.steps] == list(range(k, k + len(branch.steps))), info
     assert branch.settings == settings.to_dict()
     mask, P = traj.special_ids["mask"], traj.prompt_len
     if mask in branch.final_ids[P:]:
@@ -136,7 +139,7 @@ def test_pinned_tokens_are_on_the_branch_canvas(models, case):
     k = rng.randint(0, len(traj.steps))
     pins = {pos: rng.randint(10, 590) for pos in rng.sample(range(traj.answer_len), rng.randint(1, 3))}
     settings = base.with_changes(temperature=0.5) if case % 3 == 0 else None
-    branch = Run.branch(models[ckpt], traj, k, settings, pins=pins).run_to_end()
+    branch = branch_run(models[ckpt], traj, k, settings, pins=pins).run_to_end()
     P, mask = traj.prompt_len, traj.special_ids["mask"]
     forced = forced_positions(branch.steps)
     info = f"checkpoint {ckpt}, pins {pins}, k={k} of {len(traj.steps)}"
@@ -146,7 +149,7 @@ def test_pinned_tokens_are_on_the_branch_canvas(models, case):
     assert branch.stop_reason == "complete"
     assert mask not in branch.final_ids[P:] or committed_mask(branch.steps, mask), info
     # A pinned position is never a candidate of the branch (it is not a mask there).
-    assert not any(c["pos"] - P in pins for st in branch.steps for c in st["candidates"]), info
+    assert not any(c.pos - P in pins for st in branch.steps for c in st.candidates), info
 
 
 def test_invalid_branch_requests_are_refused(models):
@@ -156,15 +159,15 @@ def test_invalid_branch_requests_are_refused(models):
     n = len(traj.steps)
     for k in (-1, n + 1, n + 100):
         with pytest.raises(ValueError, match="between 0 and"):
-            Run.branch(lm, traj, k)
+            branch_run(lm, traj, k)
     with pytest.raises(ValueError, match="max new tokens"):
-        Run.branch(lm, traj, 1, settings.with_changes(max_new_tokens=9))
+        branch_run(lm, traj, 1, settings.with_changes(max_new_tokens=9))
     for pos in (traj.answer_len, traj.answer_len + 5, -1):
         with pytest.raises(ValueError, match="outside the answer"):
-            Run.branch(lm, traj, 1, pins={pos: 10})
+            branch_run(lm, traj, 1, pins={pos: 10})
     # Refusals leave the trajectory as it was, and the edges themselves are fine.
-    assert Run.branch(lm, traj, 0).run_to_end().final_ids == traj.final_ids
-    Run.branch(lm, traj, 0, pins={0: 10, traj.answer_len - 1: 11})
+    assert branch_run(lm, traj, 0).run_to_end().final_ids == traj.final_ids
+    branch_run(lm, traj, 0, pins={0: 10, traj.answer_len - 1: 11})
 
 
 # -- storage --------------------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ def base_run(models):
 def _branched(models, base_run, k, pins=None, **changes):
     traj = Trajectory.from_dict(copy.deepcopy(base_run.to_dict()))
     settings = SETTINGS.with_changes(**changes) if changes else None
-    result = Run.branch(models[0], traj, k, settings, seed=9, pins=pins).run_to_end()
+    result = branch_run(models[0], traj, k, settings, seed=9, pins=pins).run_to_end()
     index = traj.add_branch(result, k, pins)
     assert index == len(traj.branches) - 1
     return traj, result
@@ -195,11 +198,11 @@ def test_a_stored_branch_round_trips_and_replays(models, base_run, tmp_path, pin
     loaded = Trajectory.load(path)
     assert loaded.to_dict() == traj.to_dict()
     assert loaded.to_json() == path.read_text(encoding="utf-8")
-    assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION == 2
+    assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION == 3
     assert len(loaded.branches) == 1
     stored = loaded.branches[0]
-    assert stored["from_step"] == k
-    assert stored["pins"] == [{"pos": p, "token": t} for p, t in sorted((pins or {}).items())]
+    assert stored.from_step == k
+    assert stored.pins == [{"pos": p, "token": t} for p, t in sorted((pins or {}).items())]
     # The main run is untouched by the branch.
     assert loaded.final_ids == base_run.final_ids and loaded.steps == base_run.steps
 
@@ -221,10 +224,10 @@ def test_a_stored_branch_round_trips_and_replays(models, base_run, tmp_path, pin
 
 def test_two_branches_are_stored_in_order(models, base_run, tmp_path):
     traj, first = _branched(models, base_run, 2)
-    second = Run.branch(models[0], traj, 0, SETTINGS.with_changes(block_length=12)).run_to_end()
+    second = branch_run(models[0], traj, 0, SETTINGS.with_changes(block_length=12)).run_to_end()
     assert traj.add_branch(second, 0) == 1
     loaded = Trajectory.load(traj.save(tmp_path / "two.json"))
-    assert [b["from_step"] for b in loaded.branches] == [2, 0]
+    assert [b.from_step for b in loaded.branches] == [2, 0]
     assert loaded.branch(0).final_ids == first.final_ids
     assert loaded.branch(1).final_ids == second.final_ids
     assert loaded.branch(1).steps == second.steps
@@ -296,23 +299,24 @@ def test_other_malformed_branch_fields_are_named(branched_dict):
 
 
 # -- the old format ---------------------------------------------------------------------------------
-def test_a_version_1_file_loads_and_saves_as_version_2(base_run, tmp_path):
+def test_a_version_1_file_loads_and_saves_as_the_current_version(base_run, tmp_path):
     path = base_run.save(tmp_path / "new.json")
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["schema_version"] == 2 and data["branches"] == []
-    data["schema_version"] = 1
-    del data["branches"]
+    assert data["schema_version"] == SCHEMA_VERSION and data["branches"] == []
     old = tmp_path / "old.json"
-    old.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    old.write_text(json.dumps(downgrade(data, 1), ensure_ascii=False), encoding="utf-8")
 
     loaded = Trajectory.load(old)
     assert loaded.branches == []
     assert loaded.schema_version == SCHEMA_VERSION
-    assert loaded.steps == base_run.steps and loaded.final_ids == base_run.final_ids
+    # A greedy low_confidence run: what is derived at load is exactly what was recorded, marked derived.
+    assert all(st.derived for st in loaded.steps)
+    assert [dataclasses.replace(st, derived=False) for st in loaded.steps] == base_run.steps
+    assert loaded.final_ids == base_run.final_ids
     assert "branches" not in loaded.extra and "schema_version" not in loaded.extra
     again = json.loads(loaded.save(tmp_path / "again.json").read_text(encoding="utf-8"))
-    assert again["schema_version"] == 2 and again["branches"] == []
-    assert again == json.loads(path.read_text(encoding="utf-8"))
+    assert again["schema_version"] == SCHEMA_VERSION and again["branches"] == []
+    assert without_derived(again) == json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_a_version_2_file_must_have_branches(base_run):

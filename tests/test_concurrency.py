@@ -128,7 +128,7 @@ def test_eight_users_at_once_each_get_their_own_run(app, lm, monkeypatch):
         expected = reference(lm, prompt, seed)
         assert got.prompt_ids == expected.prompt_ids
         assert got.final_ids == expected.final_ids, f"user with seed {seed} got someone else's tokens"
-        assert [s["committed"] for s in got.steps] == [s["committed"] for s in expected.steps]
+        assert [s.committed for s in got.steps] == [s.committed for s in expected.steps]
         finals.add(tuple(got.final_ids))
     assert len(finals) == USERS
 

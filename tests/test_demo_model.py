@@ -127,7 +127,7 @@ def test_greedy_answers_end_with_marker_and_pads(lm, heldout):
 
 
 def test_the_offline_fallback_runs_the_trained_model_exact_even_with_int8_on():
-    from diffutron_demo.app.service import DEMO_MODEL, ModelManager
+    from diffutron_demo.app.manager import DEMO_MODEL, ModelManager
 
     manager = ModelManager(requested="/nonexistent/model-folder", device="cpu", int8=True)
     banner = manager.load()

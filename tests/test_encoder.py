@@ -68,7 +68,7 @@ def test_same_tokens_as_eager_at_temperature_zero(models, index):
         eager = Run(lm, ids, settings, seed=n).run_to_end()
         fast = Run(padded(lm), ids, settings, seed=n).run_to_end()
         assert fast.final_ids == eager.final_ids
-        assert [s["committed"] for s in fast.steps] == [s["committed"] for s in eager.steps]
+        assert [s.committed for s in fast.steps] == [s.committed for s in eager.steps]
 
 
 def test_batched_compare_uses_the_encoder_and_matches(models):
@@ -104,7 +104,7 @@ def test_a_failing_compile_falls_back_to_the_eager_pass(models):
 
 def test_the_app_compiles_only_on_a_dedicated_gpu(tiny_checkpoint, monkeypatch):
     from diffutron_demo.app import main as app_main
-    from diffutron_demo.app.service import ModelManager
+    from diffutron_demo.app.manager import ModelManager
 
     manager = ModelManager(requested=str(tiny_checkpoint), device="cpu", dtype="float32", compile=True)
     manager.load()

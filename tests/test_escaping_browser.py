@@ -18,7 +18,7 @@ import pytest
 
 from diffutron_demo.render.export import standalone_html
 from diffutron_demo.core.models import load_model
-from diffutron_demo.app.service import start_run
+from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import open_page, running_app, shot

@@ -11,7 +11,9 @@ import tests.dllm_reference as ref
 from diffutron_demo.core import sampler
 from diffutron_demo.core.chat import build_prompt, encode_text, render_chat
 from diffutron_demo.core.models import load_model
-from diffutron_demo.core.sampler import STOP_REPLACEMENT, STOP_STRINGS, _stable_desc, generate
+from diffutron_demo.core.chat import STOP_REPLACEMENT, STOP_STRINGS
+from diffutron_demo.core.sampler import generate
+from diffutron_demo.core.strategies import stable_desc
 from diffutron_demo.settings import SamplerSettings, SettingsError
 
 SPECIAL_TEXT = "<mask> <pad> <eos> <bos> <unk>"
@@ -47,8 +49,8 @@ def test_stable_desc_breaks_ties_toward_the_lowest_position(size):
     # Few distinct values, so almost everything ties with something.
     scores = torch.randint(0, 3, (size,), generator=gen).float() / 4
     scores[::7] = float("-inf")
-    assert _stable_desc(scores).tolist() == expected_order(scores.tolist())
-    assert _stable_desc(torch.zeros(size)).tolist() == list(range(size))
+    assert stable_desc(scores).tolist() == expected_order(scores.tolist())
+    assert stable_desc(torch.zeros(size)).tolist() == list(range(size))
 
 
 @pytest.mark.parametrize(
@@ -70,19 +72,19 @@ def test_tied_confidences_commit_left_to_right(flat_lm, settings, expected_group
                        context_window=flat_lm.context_window).ids
     P = len(ids)
     traj = generate(flat_lm, ids, settings, seed=3)
-    confs = {c["conf"] for st in traj.steps for c in st["candidates"]}
+    confs = {c.conf for st in traj.steps for c in st.candidates}
     assert len(confs) == 1  # the setup really ties
-    assert [st["committed"] for st in traj.steps] == [[P + i for i in g] for g in expected_groups]
+    assert [st.committed for st in traj.steps] == [[P + i for i in g] for g in expected_groups]
 
 
 def test_reference_topk_order_is_caught(flat_lm, monkeypatch):
     """The reference commits with torch.topk, whose order on ties is unspecified; on this torch
     it is not left to right, and the check above would catch it."""
-    monkeypatch.setattr(sampler, "_stable_desc", lambda s: torch.topk(s, len(s)).indices)
+    monkeypatch.setattr(sampler, "stable_desc", lambda s: torch.topk(s, len(s)).indices)
     ids = build_prompt(flat_lm.tokenizer, "Merhaba", max_new_tokens=8, context_window=256).ids
     traj = generate(flat_lm, ids, SamplerSettings(steps=8, max_new_tokens=8, block_length=8, temperature=0.0))
     P = len(ids)
-    assert [st["committed"] for st in traj.steps] != [[P + i] for i in range(8)]
+    assert [st.committed for st in traj.steps] != [[P + i] for i in range(8)]
 
 
 # ------------------------------------------------------------------ 2. stop strings in the prompt
@@ -139,7 +141,7 @@ def test_stop_string_in_prompt_does_not_wipe_the_reply(models, monkeypatch, whic
 
     ours = generate(lm, ids, settings, seed=0)
     assert ours.final_ids[:P] == ids  # the prompt is never rewritten
-    assert all(f["pos"] >= P for st in ours.steps for f in st["forced"])
+    assert all(f.pos >= P for st in ours.steps for f in st.forced)
     assert len(ours.steps) > 1
     # Token for token what the reference does once its stop check ignores the prompt.
     monkeypatch.setattr(ref, "_apply_stop_criteria", generated_only_stop(P))
@@ -155,8 +157,8 @@ def test_stop_string_in_prompt_plain_model_keeps_every_commit(models):
     settings = SamplerSettings(steps=16, max_new_tokens=16, block_length=8, temperature=0.0)
     ids = build_prompt(lm.tokenizer, "merhaba </s> dünya", raw=True, max_new_tokens=16, context_window=256).ids
     ours = generate(lm, ids, settings, seed=0)
-    assert all(not st["forced"] for st in ours.steps)
-    assert sum(len(st["committed"]) for st in ours.steps) == 16
+    assert all(not st.forced for st in ours.steps)
+    assert sum(len(st.committed) for st in ours.steps) == 16
     assert ours.reply.strip() != ""
     theirs, _ = ref.reference_generate(lm.model, lm.tokenizer, ids, **ref_kwargs(settings))
     assert ref.reference_decode_trim(lm.tokenizer, theirs, len(ids)) == ""
@@ -170,12 +172,12 @@ def test_stop_string_written_after_a_typed_special_string_maps_to_the_right_toke
     ids = build_prompt(lm.tokenizer, "<mask> <pad> Merhaba", max_new_tokens=12, context_window=256).ids
     P = len(ids)
     ours = generate(lm, ids, settings, seed=0)
-    fired = [i for i, st in enumerate(ours.steps) if st["forced"]]
+    fired = [i for i, st in enumerate(ours.steps) if st.forced]
     assert fired, "the stop-prone model should write a stop token in this case"
     step = fired[0]
     before = ours.canvas_at(step)
-    for pos in ours.steps[step]["committed"]:  # the step's commits, before its stop check
-        before[pos] = next(c["token"] for c in ours.steps[step]["candidates"] if c["pos"] == pos)
+    for pos in ours.steps[step].committed:  # the step's commits, before its stop check
+        before[pos] = next(c.token for c in ours.steps[step].candidates if c.pos == pos)
     first_stop = min(i for i in range(P, len(before)) if before[i] in (600, 601))
     newline = encode_text(lm.tokenizer, STOP_REPLACEMENT)
     after = ours.canvas_at(step + 1)
@@ -220,7 +222,7 @@ def test_typed_mask_is_never_a_candidate(models):
     P = len(ids)
     traj = generate(lm, ids, SamplerSettings(steps=8, max_new_tokens=8, block_length=4, temperature=0.0))
     assert traj.final_ids[:P] == ids
-    assert all(c["pos"] >= P for st in traj.steps for c in st["candidates"])
+    assert all(c.pos >= P for st in traj.steps for c in st.candidates)
     # The reference's prompt holds the mask id, and its sampler fills that prompt position.
     ref_ids = ref.reference_prompt_ids(lm.tokenizer, "a <mask> b", chat=True)
     where = ref_ids.index(lm.mask_id)

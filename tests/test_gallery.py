@@ -27,7 +27,7 @@ def test_every_shipped_file_loads_with_steps_and_a_reply(path):
     assert traj.extra.get("gallery_title"), "no gallery_title"
     # The replay a visitor sees ends on the recorded answer.
     assert traj.canvas_at(len(traj.steps)) == traj.final_ids
-    assert [st["step"] for st in traj.steps] == list(range(len(traj.steps)))
+    assert [st.step for st in traj.steps] == list(range(len(traj.steps)))
 
 
 def test_gallery_items_lists_every_file_with_distinct_titles():

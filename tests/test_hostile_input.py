@@ -32,10 +32,12 @@ from diffutron_demo.app import main as app_main
 
 from diffutron_demo import cli
 from diffutron_demo.core.chat import PromptError
-from diffutron_demo.app.service import ModelManager, start_run
+from diffutron_demo.app.manager import ModelManager
+from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings, SettingsError
 from diffutron_demo.record.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
-from diffutron_demo.app.ui import KNOBS, Viewer, read_settings
+from diffutron_demo.app.ui.controls import read_settings
+from diffutron_demo.render.panels import step_panels
 from tests.helpers_app import _wait_until_up, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,8 +172,8 @@ def test_prompt_through_the_service_on_every_checkpoint(models, prompts, name, r
         traj = run.run_to_end()
         P = traj.prompt_len
         assert traj.final_ids[:P] == built.ids, "the prompt is never overwritten"
-        assert all(f["pos"] >= P for st in traj.steps for f in st["forced"]), "a forced edit in the prompt"
-        assert all(P <= pos < len(traj.final_ids) for st in traj.steps for pos in st["committed"])
+        assert all(f.pos >= P for st in traj.steps for f in st.forced), "a forced edit in the prompt"
+        assert all(P <= pos < len(traj.final_ids) for st in traj.steps for pos in st.committed)
         assert traj.stop_reason == "complete"
         assert Trajectory.from_json(traj.to_json()).to_dict() == traj.to_dict()
 
@@ -375,9 +377,9 @@ SETTING_CASES = [
 
 
 def ui_values(**changes) -> list:
-    """Knob values in KNOBS order, then the seed, as the Chat tab passes them to read_settings."""
+    """Knob values by name, and the seed, as the Chat tab passes them to read_settings."""
     base = {**SamplerSettings(**SMALL).to_dict(), "seed": 0, **changes}
-    return [base[k] for k in KNOBS] + [base["seed"]]
+    return base
 
 
 def cli_settings_message(tiny_checkpoint, flag: str, text: str, prompt: str = "Merhaba") -> str:
@@ -532,31 +534,37 @@ def test_trajectory_from_json_refuses_a_bad_file_with_a_message(valid_file, name
 
 @pytest.fixture(scope="module")
 def replay_load(launched):
-    """The Replay tab's upload handler (`load` inside ui.replay_tab), from the running app."""
-    fns = [f.fn for f in launched["demo"].fns.values()
+    """The Replay tab's upload handler (`load` inside replay_tab), from the running app, as
+    (trajectory state, note) read from the {component: value} it returns."""
+    fns = [f for f in launched["demo"].fns.values()
            if getattr(f.fn, "__qualname__", "") == "replay_tab.<locals>.load"]
     assert len(fns) == 1, "the Replay tab's upload handler was not found"
-    return fns[0]
+    state, note = fns[0].outputs[:2]
+
+    def load(data):
+        shown = fns[0].fn(data)
+        return shown.get(state), shown.get(note, "")
+    return load
 
 
 def test_the_replay_tab_loads_a_valid_file(replay_load, valid_file):
-    traj, note, *outputs = replay_load(valid_file)
+    traj, note = replay_load(valid_file)
     assert isinstance(traj, Trajectory) and note.startswith("Loaded: 6 steps")
     for step in range(len(traj.steps) + 1):
-        Viewer.show_step(traj, step, "tokens")
-        Viewer.show_step(traj, step, "words")
+        step_panels(traj, step, "tokens")
+        step_panels(traj, step, "words")
 
 
 @pytest.mark.parametrize("name", list(BAD_UPLOADS))
 def test_the_replay_tab_refuses_a_bad_file_with_a_message(replay_load, valid_file, name):
     try:
-        traj, note, *_ = replay_load(BAD_UPLOADS[name](valid_file))
+        traj, note = replay_load(BAD_UPLOADS[name](valid_file))
     except Exception as exc:  # noqa: BLE001 - a crash in the handler reaches the user as a bare "Error"
         pytest.fail(f"the upload handler raised {type(exc).__name__}: {str(exc)[:200]}")
     if traj is not None:  # accepted: then every step must draw (the slider reaches each one)
         try:
             for step in range(len(traj.steps) + 1):
-                Viewer.show_step(traj, step, "tokens")
+                step_panels(traj, step, "tokens")
         except Exception as exc:  # noqa: BLE001
             pytest.fail(f"accepted, then the step view raised {type(exc).__name__}: {str(exc)[:200]}")
         pytest.fail("a bad file was accepted")

@@ -43,11 +43,11 @@ def traj(recorded):
 
 
 def committed_answer_positions(traj: Trajectory, step: int) -> list[int]:
-    return [p - traj.prompt_len for p in traj.steps[step]["committed"]]
+    return [p - traj.prompt_len for p in traj.steps[step].committed]
 
 
 def expected_asked(traj: Trajectory) -> list[int]:
-    return [i for i, st in enumerate(traj.steps) if len(st["candidates"]) >= 2 and len(st["committed"]) >= 1]
+    return [i for i, st in enumerate(traj.steps) if len(st.candidates) >= 2 and len(st.committed) >= 1]
 
 
 def test_asked_holds_exactly_the_steps_with_a_choice(traj):
@@ -73,7 +73,7 @@ def test_choices_are_the_masked_candidates_in_canvas_order(traj):
     while not lesson.finished:
         record = traj.steps[lesson.step]
         choices = lesson.choices()
-        assert choices == [c["pos"] - P for c in record["candidates"]] == sorted(choices)
+        assert choices == [c.pos - P for c in record.candidates] == sorted(choices)
         canvas = traj.canvas_at(lesson.step)
         assert all(canvas[P + c] == mask for c in choices), "a choice that is not a mask on the shown canvas"
         lesson.next()
@@ -160,17 +160,20 @@ def test_a_perfect_player_scores_every_asked_step(recorded, source):
 
 @pytest.mark.parametrize("source", ["recorded"] + [p.stem for p in GALLERY])
 def test_the_explanation_counts_what_the_step_committed(recorded, source):
-    # "It commits the N most confident of the M masked positions": N must be what the step
-    # committed and M its candidates, whatever the remasking strategy.
+    # "It commits [the] N [most confident] of the M masked positions": N must be what the step
+    # committed and M its candidates, and a random draw is called one, whatever the strategy.
     traj = Trajectory.load(recorded if source == "recorded" else GALLERY_DIR / f"{source}.json")
     lesson = Lesson(traj)
     while not lesson.finished:
         record = traj.steps[lesson.step]
         _, note = lesson.guess(lesson.choices()[0])
-        match = re.search(r"commits the (\d+) most confident of the (\d+) masked", note)
+        match = re.search(r"commits (?:the )?(\d+) (?:most confident )?of the (\d+) masked", note)
         assert match, note
-        assert (int(match.group(1)), int(match.group(2))) == (len(record["committed"]), len(record["candidates"])), (
+        assert (int(match.group(1)), int(match.group(2))) == (len(record.committed), len(record.candidates)), (
             f"step {lesson.step} ({traj.settings['remasking']}): {note}")
+        assert ("random" in note) == (traj.settings["remasking"] == "random"), note
+        if traj.settings["remasking"] in ("low_confidence", "factor"):
+            assert f"the {len(record.committed)} most confident" in note, note
         lesson.next()
 
 

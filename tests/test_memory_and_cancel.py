@@ -27,7 +27,7 @@ from diffutron_demo.core import sampler
 
 from diffutron_demo.app import ui
 from diffutron_demo.core.models import load_model
-from diffutron_demo.app.service import start_run
+from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import REMASKING, SamplerSettings
 from diffutron_demo.record.trajectory import Trajectory
 from tests.helpers_app import open_page, running_app, shot
@@ -104,10 +104,9 @@ def test_cancel_mid_run_ends_iteration_at_once_and_keeps_the_partial_steps(lm):
     with pytest.raises(StopIteration):
         next(run)
     assert time.perf_counter() - started < 0.05, "a cancelled run must not compute another step"
-    assert run.pending() is None
     traj = run.trajectory()
     assert traj.stop_reason == "cancelled"
-    assert traj.steps == [r.to_dict() for r in records]
+    assert traj.steps == records
     assert traj.canvas_at(3) == traj.final_ids
     assert traj.special_ids["mask"] in traj.final_ids[traj.prompt_len:], "a partial answer still has masks"
     loaded = Trajectory.from_json(traj.to_json())
@@ -175,15 +174,15 @@ def send(page, text: str):
 
 @pytest.fixture
 def step_log(monkeypatch):
-    """Every Run.advance in this process (the app's worker included): (id of the run, time)."""
+    """Every step any Run takes in this process (the app's worker included): (id of the run, time)."""
     log = []
-    original = sampler.Run.advance
+    original = sampler.Run._step
 
-    def advance(run, *args, **kwargs):
+    def step(run, *args, **kwargs):
         log.append((id(run), time.monotonic()))
         return original(run, *args, **kwargs)
 
-    monkeypatch.setattr(sampler.Run, "advance", advance)
+    monkeypatch.setattr(sampler.Run, "_step", step)
     return log
 
 
@@ -255,21 +254,21 @@ def test_a_closed_tab_frees_the_worker(browser, app, step_log):
 
 
 def test_a_closed_tab_drops_its_stop_flag(browser, app):
-    """Every session that presses Stop gets a flag in ui._STOPS; a closed session's must go, or a
+    """Every session that presses Stop gets a Session in ui.SESSIONS; a closed session's must go, or a
     public Space holds one more flag per visitor for ever."""
-    before = set(ui._STOPS)
+    before = ui.SESSIONS.keys()
     page = open_page(browser, app)
     try:
         page.get_by_role("button", name="Stop", exact=True).click()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not set(ui._STOPS) - before:
+        while time.monotonic() < deadline and not ui.SESSIONS.keys() - before:
             time.sleep(0.05)
-        mine = set(ui._STOPS) - before
+        mine = ui.SESSIONS.keys() - before
         assert len(mine) == 1, mine
     finally:
         page.context.close()
     deadline = time.monotonic() + 5  # heartbeats every 0.5 s here: the close is noticed at once
-    while time.monotonic() < deadline and mine & set(ui._STOPS):
+    while time.monotonic() < deadline and mine & ui.SESSIONS.keys():
         time.sleep(0.1)
-    assert not mine & set(ui._STOPS), \
-        f"the closed session's stop flag is still held ({len(ui._STOPS)} flags held in all)"
+    assert not mine & ui.SESSIONS.keys(), \
+        f"the closed session is still held ({len(ui.SESSIONS.keys())} flags held in all)"

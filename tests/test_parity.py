@@ -79,11 +79,11 @@ def test_the_sweep_reaches_the_rare_paths(models):
         for case in range(0, CASES_PER_CHECKPOINT, 4):
             traj = check_case(models, which, case)
             mask_id = models[which].mask_id
-            seen["forced"] += any(st["forced"] for st in traj.steps)
+            seen["forced"] += any(st.forced for st in traj.steps)
             seen["mask_commit"] += any(
-                c["token"] == mask_id and c["pos"] in st["committed"] for st in traj.steps for c in st["candidates"]
+                c.token == mask_id and c.pos in st.committed for st in traj.steps for c in st.candidates
             )
-            seen["multi_commit"] += any(len(st["committed"]) > 1 for st in traj.steps)
+            seen["multi_commit"] += any(len(st.committed) > 1 for st in traj.steps)
             seen["cfg"] += traj.settings["cfg_scale"] > 0
             seen["random"] += traj.settings["remasking"] == "random"
     assert all(count >= 2 for count in seen.values()), seen

@@ -68,24 +68,24 @@ def test_trajectory_invariants_hold_for_random_settings(models, s, model, prompt
     assert s.early_stop or traj.stop_reason == "complete"
     non_mask_commits = 0
     for i, record in enumerate(traj.steps):
-        assert record["step"] == i
-        start, end = record["window"]
+        assert record.step == i
+        start, end = record.window
         assert P <= start < end <= T
-        proposals = {c["pos"]: c["token"] for c in record["candidates"]}
-        proposals.update({o["pos"]: o["token"] for o in record["overflow"]})
-        for pos in record["committed"]:
+        proposals = {c.pos: c.token for c in record.candidates}
+        proposals.update({o.pos: o.token for o in record.overflow})
+        for pos in record.committed:
             assert pos in proposals, f"step {i}: position {pos} committed without a proposal"
             assert P <= pos < T
             non_mask_commits += proposals[pos] != mask
-        assert len(set(record["committed"])) == len(record["committed"])
-        for c in record["candidates"]:
-            assert 0.0 <= c["conf"] <= 1.0, c["conf"]
-            assert P <= c["pos"] < end
-            assert 1 <= len(c["top"]) <= TOP_K
-            assert all(0.0 <= p <= 1.0 for _, p in c["top"])
-            assert [p for _, p in c["top"]] == sorted((p for _, p in c["top"]), reverse=True)
-        for edit in record["forced"]:
-            assert P <= edit["pos"] < T, f"step {i}: a forced edit at {edit['pos']}, inside the prompt"
+        assert len(set(record.committed)) == len(record.committed)
+        for c in record.candidates:
+            assert 0.0 <= c.conf <= 1.0, c.conf
+            assert P <= c.pos < end
+            assert 1 <= len(c.top) <= TOP_K
+            assert all(0.0 <= p <= 1.0 for _, p in c.top)
+            assert [p for _, p in c.top] == sorted((p for _, p in c.top), reverse=True)
+        for edit in record.forced:
+            assert P <= edit.pos < T, f"step {i}: a forced edit at {edit['pos']}, inside the prompt"
     assert non_mask_commits <= N, f"{non_mask_commits} commits of real tokens for {N} positions"
     assert Trajectory.from_json(traj.to_json()).to_dict() == traj.to_dict()
 
@@ -139,13 +139,13 @@ def test_the_loader_on_arbitrary_json_raises_only_trajectory_error(value):
 @pytest.fixture(scope="module")
 def valid(models) -> dict:
     """A real run with forced edits (the stop-prone checkpoint) and one branch: every field present."""
-    from diffutron_demo.core.sampler import Run
+    from diffutron_demo.core.branching import branch_run
 
     lm = models[2]
     s = SamplerSettings(steps=6, max_new_tokens=8, block_length=4, temperature=0.5)
     ids = build_prompt(lm.tokenizer, "Merhaba! Nasılsın?", max_new_tokens=8, context_window=lm.context_window).ids
     traj = generate(lm, ids, s, seed=2)
-    branch = Run.branch(lm, traj, 2, s.with_changes(temperature=1.0), seed=9).run_to_end()
+    branch = branch_run(lm, traj, 2, s.with_changes(temperature=1.0), seed=9).run_to_end()
     traj.add_branch(branch, 2, None)
     data = traj.to_dict()
     assert data["steps"] and data["branches"] and any(st_["forced"] for st_ in data["steps"])
@@ -223,13 +223,13 @@ def test_a_mutated_valid_file_raises_only_trajectory_error(valid, data):
 
 def draw_everything(traj: Trajectory) -> None:
     """What the Replay tab builds for a loaded file, at every step of the slider."""
-    from diffutron_demo.app.ui import Viewer
+    from diffutron_demo.render.panels import run_panels, step_panels
 
-    Viewer.finished(traj)
+    run_panels(traj)
     n = len(traj.steps)
     for step in {0, 1, n}:  # the figures differ by their step marker only
-        Viewer.show_step(traj, step, "tokens")
-        Viewer.show_step(traj, step, "words")
+        step_panels(traj, step, "tokens")
+        step_panels(traj, step, "words")
     for step in range(n + 1):  # the HTML views at every step of the slider
         fragments.canvas_html(traj, step)
         fragments.word_canvas_html(traj, step)
@@ -237,7 +237,7 @@ def draw_everything(traj: Trajectory) -> None:
     for pos in range(traj.answer_len):
         fragments.history_html(traj, pos)
     for i in range(len(traj.branches)):
-        figures.heatmap_figure(traj.branch(i), split_step=traj.branches[i]["from_step"])
+        figures.heatmap_figure(traj.branch(i), split_step=traj.branches[i].from_step)
 
 
 # What the pictures read: the settings, the step records, the special ids, the branch.

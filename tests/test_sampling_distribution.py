@@ -104,8 +104,8 @@ def sample(lm, ids, settings, seeds):
         steps = list(run)
         assert len(steps) == 1 and steps[0].committed == [P]
         (cand,) = steps[0].candidates
-        counts[cand["token"]] = counts.get(cand["token"], 0) + 1
-        confs.setdefault(cand["token"], set()).add(cand["conf"])
+        counts[cand.token] = counts.get(cand.token, 0) + 1
+        confs.setdefault(cand.token, set()).add(cand.conf)
     return counts, confs
 
 

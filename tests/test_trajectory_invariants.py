@@ -70,47 +70,47 @@ def check_run(lm, settings, question, raw, seed):
     last_event = {}  # pos -> ("commit" | "forced", token)
     for s, st in enumerate(steps):
         before = traj.canvas_at(s)
-        start, end = st["window"]
-        b = st["block"]
+        start, end = st.window
+        b = st.block
         assert (start, end) == (P + b * L, min(P + (b + 1) * L, T))
-        cands = st["candidates"]
+        cands = st.candidates
 
         # Candidates: exactly the masks left of the window's end, in canvas order.
-        assert [c["pos"] for c in cands] == [p for p in range(end) if before[p] == mask]
+        assert [c.pos for c in cands] == [p for p in range(end) if before[p] == mask]
 
         # Every recorded number, recomputed from a fresh forward on the replayed canvas.
         probs = fresh_probs(lm, before, given, settings)
         for c in cands:
-            row = probs[c["pos"]]
-            assert abs(c["conf"] - float(row[c["token"]])) <= TOL, (s, c["pos"])
-            top = c["top"]
+            row = probs[c.pos]
+            assert abs(c.conf - float(row[c.token])) <= TOL, (s, c.pos)
+            top = c.top
             assert len(top) == TOP_K
             top_p = [p for _, p in top]
             assert top_p == sorted(top_p, reverse=True)
-            assert top_p[0] >= c["conf"] - 1e-7
+            assert top_p[0] >= c.conf - 1e-7
             for tok, p in top:
                 assert abs(p - float(row[tok])) <= TOL
             assert abs(top_p[-1] - float(row.topk(TOP_K).values[-1])) <= TOL  # really the best five
             if settings.temperature == 0:
-                assert abs(c["conf"] - float(row.max())) <= TOL  # greedy takes the argmax
+                assert abs(c.conf - float(row.max())) <= TOL  # greedy takes the argmax
 
         # How many were committed, and which.
         masks_left = before.count(mask)
-        assert st["quota"] == min(st["scheduled"], masks_left)
-        committed = st["committed"]
+        assert st.quota == min(st.scheduled, masks_left)
+        committed = st.committed
         assert len(set(committed)) == len(committed)
-        proposals = {c["pos"]: c["token"] for c in cands}
-        proposals.update({o["pos"]: o["token"] for o in st["overflow"]})
+        proposals = {c.pos: c.token for c in cands}
+        proposals.update({o.pos: o.token for o in st.overflow})
         assert set(committed) <= set(proposals)
-        if len(cands) >= st["quota"]:
-            assert len(committed) == st["quota"] and not st["overflow"]
+        if len(cands) >= st.quota:
+            assert len(committed) == st.quota and not st.overflow
         else:  # every candidate, plus masks the reference's whole-row top-k reaches past them
-            assert set(committed) >= set(proposals) - {o["pos"] for o in st["overflow"]}
-            assert all(o["pos"] >= end for o in st["overflow"])
+            assert set(committed) >= set(proposals) - {o.pos for o in st.overflow}
+            assert all(o.pos >= end for o in st.overflow)
         if settings.remasking == "low_confidence":
             # Best first; ties toward the lowest position.
-            order = sorted(cands, key=lambda c: (-c["conf"], c["pos"]))
-            assert committed[: min(len(cands), st["quota"])] == [c["pos"] for c in order[: st["quota"]]]
+            order = sorted(cands, key=lambda c: (-c.conf, c.pos))
+            assert committed[: min(len(cands), st.quota)] == [c.pos for c in order[: st.quota]]
 
         for pos in committed:
             # Only masks are committed; a position already committed is only committed again
@@ -119,9 +119,9 @@ def check_run(lm, settings, question, raw, seed):
             if pos in last_event:
                 assert last_event[pos] == ("commit", mask), (s, pos, last_event[pos])
             last_event[pos] = ("commit", proposals[pos])
-        for edit in st["forced"]:
-            assert edit["kind"] == "stop_string" and edit["pos"] >= P
-            last_event[edit["pos"]] = ("forced", edit["token"])
+        for edit in st.forced:
+            assert edit.kind == "stop_string" and edit.pos >= P
+            last_event[edit.pos] = ("forced", edit.token)
 
     # Every generated position's final token is its last commit's, or a forced edit's after it.
     for pos in range(P, T):
@@ -131,14 +131,14 @@ def check_run(lm, settings, question, raw, seed):
 
     # The schedule per block: the reference's counts for the masks the block started with.
     S = settings.steps_per_block
-    first_forced = min([s for s, st in enumerate(steps) if st["forced"]], default=len(steps))
-    for b in sorted({st["block"] for st in steps}):
-        idx = [s for s, st in enumerate(steps) if st["block"] == b]
+    first_forced = min([s for s, st in enumerate(steps) if st.forced], default=len(steps))
+    for b in sorted({st.block for st in steps}):
+        idx = [s for s, st in enumerate(steps) if st.block == b]
         if idx[-1] >= first_forced:
             break  # the stop check rewrote the canvas: later counts start from its canvas
-        start, end = steps[idx[0]]["window"]
+        start, end = steps[idx[0]].window
         n_b = traj.canvas_at(idx[0])[start:end].count(mask)
-        scheduled = [steps[s]["scheduled"] for s in idx]
+        scheduled = [steps[s].scheduled for s in idx]
         emptied = mask not in traj.canvas_at(idx[-1] + 1)  # the fork's early exit may cut it short
         if not settings.stochastic_transfer:
             expected = reference_schedule(n_b, S)
@@ -172,9 +172,9 @@ def test_the_runs_cover_the_settings(models):
             prompt = build_prompt(lm.tokenizer, question, raw=raw, max_new_tokens=s.max_new_tokens,
                                   context_window=lm.context_window)
             traj = generate(lm, prompt.ids, s, seed=seed)
-            seen["forced"] += any(st["forced"] for st in traj.steps)
-            seen["mask_commit"] += any(c["token"] == lm.mask_id and c["pos"] in st["committed"]
-                                       for st in traj.steps for c in st["candidates"])
-            seen["multi"] += any(len(st["committed"]) > 1 for st in traj.steps)
+            seen["forced"] += any(st.forced for st in traj.steps)
+            seen["mask_commit"] += any(c.token == lm.mask_id and c.pos in st.committed
+                                       for st in traj.steps for c in st.candidates)
+            seen["multi"] += any(len(st.committed) > 1 for st in traj.steps)
     assert all(v >= 2 for v in seen.values()), seen
 

@@ -19,7 +19,7 @@ def traj(tiny_checkpoints):
     lm = load_model(str(tiny_checkpoints[2]), device="cpu")
     ids = build_prompt(lm.tokenizer, "Merhaba! Nasılsın?", max_new_tokens=16, context_window=256).ids
     t = generate(lm, ids, SamplerSettings(steps=8, max_new_tokens=16, block_length=8, temperature=0.5), seed=2)
-    assert any(st["forced"] for st in t.steps) and len(t.steps) >= 2
+    assert any(st.forced for st in t.steps) and len(t.steps) >= 2
     return t
 
 
@@ -188,7 +188,7 @@ def test_conf_not_a_probability(data):
 
 def test_nan_literal(traj):
     text = traj.to_json()
-    conf = traj.steps[0]["candidates"][0]["conf"]
+    conf = traj.steps[0].candidates[0].conf
     needle = f'"conf": {json.dumps(conf)}'
     assert needle in text
     for literal in ("NaN", "Infinity", "-Infinity"):

@@ -76,8 +76,8 @@ def long_traj(tiny_checkpoint, tmp_path_factory):
 
 # -- independent readings of the step records ---------------------------------------------------------
 def proposals(record) -> dict[int, int]:
-    tokens = {c["pos"]: c["token"] for c in record["candidates"]}
-    tokens.update({o["pos"]: o["token"] for o in record["overflow"]})
+    tokens = {c.pos: c.token for c in record.candidates}
+    tokens.update({o.pos: o.token for o in record.overflow})
     return tokens
 
 
@@ -88,8 +88,8 @@ def committed_now(traj: Trajectory) -> set[tuple[int, int]]:
     out = set()
     for s, record in enumerate(traj.steps):
         tokens = proposals(record)
-        forced = {e["pos"] for e in record["forced"]}
-        for pos in record["committed"]:
+        forced = {e.pos for e in record.forced}
+        for pos in record.committed:
             if pos >= P and tokens[pos] != mask and pos not in forced:
                 out.add((s, pos - P))
     return out
@@ -114,8 +114,8 @@ def test_the_case_exercises_what_it_is_for(saved):
     case, traj, snapshots = saved
     assert traj.steps and len(snapshots) == len(traj.steps) + 1
     mask = traj.special_ids["mask"]
-    mask_commits = sum(1 for r in traj.steps for pos in r["committed"] if proposals(r).get(pos) == mask)
-    forced = sum(len(r["forced"]) for r in traj.steps)
+    mask_commits = sum(1 for r in traj.steps for pos in r.committed if proposals(r).get(pos) == mask)
+    forced = sum(len(r.forced) for r in traj.steps)
     if case == "mask":
         assert mask_commits > 0, "the mask checkpoint should commit the mask id at least once"
     if case == "stop":
@@ -167,14 +167,14 @@ def test_hover_of_a_committed_now_cell_names_the_piece_and_confidence(saved):
     texts = [[list(row) for row in trace.text] for trace in heatmaps(fig)]
     checked = 0
     for s, record in enumerate(traj.steps):
-        forced = {e["pos"] for e in record["forced"]}
-        for c in record["candidates"]:
-            if c["pos"] not in record["committed"] or c["token"] == traj.special_ids["mask"] or c["pos"] in forced:
+        forced = {e.pos for e in record.forced}
+        for c in record.candidates:
+            if c.pos not in record.committed or c.token == traj.special_ids["mask"] or c.pos in forced:
                 continue
-            piece = traj.pieces[c["token"]]
-            hovers = {t[c["pos"] - P][s] for t in texts}
+            piece = traj.pieces[c.token]
+            hovers = {t[c.pos - P][s] for t in texts}
             for hover in hovers:
-                assert f"{c['conf']:.3f}" in hover, (s, c, hover)
+                assert f"{c.conf:.3f}" in hover, (s, c, hover)
                 if piece.strip() and not re.search(r"\s", piece):
                     assert visible_piece(piece) in hover, (s, piece, hover)
                     checked += 1
@@ -217,7 +217,7 @@ def test_step_chart_has_one_bar_per_step(saved):
     bars = [t for t in fig.data if t.type == "bar"]
     assert len(bars) == 1
     assert list(bars[0].x) == list(range(1, len(traj.steps) + 1))
-    assert list(bars[0].y) == [len(r["committed"]) for r in traj.steps]
+    assert list(bars[0].y) == [len(r.committed) for r in traj.steps]
 
 
 # -- canvas replay --------------------------------------------------------------------------------------
@@ -225,11 +225,11 @@ def rebuild_canvas(traj: Trajectory, step: int) -> list[int]:
     canvas = list(traj.prompt_ids) + [traj.special_ids["mask"]] * traj.answer_len
     for record in traj.steps[:step]:
         tokens = proposals(record)
-        for pos in record["committed"]:
+        for pos in record.committed:
             assert pos in tokens, f"step {record['step']} commits {pos} with no proposal recorded"
             canvas[pos] = tokens[pos]
-        for edit in record["forced"]:
-            canvas[edit["pos"]] = edit["token"]
+        for edit in record.forced:
+            canvas[edit.pos] = edit.token
     return canvas
 
 
@@ -305,7 +305,7 @@ def hostile(saved):
     data = json.loads(traj.to_json())
     answer = list(dict.fromkeys(t for t in traj.final_ids[P:] if t not in traj.special_ids.values()))
     assert len(answer) >= 2, "the answer needs two distinct ordinary tokens to poison"
-    alternatives = [t for r in traj.steps for c in r["candidates"] for t, _ in c["top"][1:4]
+    alternatives = [t for r in traj.steps for c in r.candidates for t, _ in c.top[1:4]
                     if t not in answer and t not in traj.special_ids.values()]
     data["pieces"][str(answer[0])] = IMG
     data["pieces"][str(answer[-1])] = QUOTE

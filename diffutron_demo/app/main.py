@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..render.fragments import CSS
+from ..render.styles import CSS
 from ..core.models import DEFAULT_MODEL
-from .service import ModelManager
+from .manager import ModelManager
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="diffutron-demo: chat with and watch a masked diffusion LM")

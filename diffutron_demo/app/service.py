@@ -1,158 +1,204 @@
-"""What the app does, without Gradio: hold the model, run chats and comparisons step by step.
+"""What the app does, without Gradio: chat turns drawn live, comparisons, branches, contrasts, replays.
 
-The UI module only wires components to these functions, so they are tested directly.
+The UI only wires components to these functions and maps their results onto components, so
+everything here is tested directly. Frames are thinned here (at most one per FRAME_INTERVAL_S).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import html
 import threading
+import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Iterator
 
-from ..core.chat import Prompt, build_prompt
-from ..core.models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model, pick_device
-from ..core.sampler import Run
+from ..core.branching import branch_run
+from ..core.chat import encode_text
+from ..core.models import LoadedModel
+from ..core.sampler import Run, drive, start_run
+from ..record.checks import TrajectoryError
+from ..record.stats import run_stats
+from ..record.trajectory import Trajectory
+from ..render import figures, fragments
+from ..render.panels import RunPanels, run_panels
 from ..settings import SamplerSettings
 
-DEMO_MODEL = "demo (bundled, offline)"
+FRAME_INTERVAL_S = 0.12  # at most ~8 live frames a second, so the browser keeps up
 
 
-BUNDLED_DEMO = Path(__file__).parents[1] / "demo_model"
-
-
-def demo_checkpoint_dir() -> Path:
-    """The offline fallback: the small Turkish model trained here and bundled (training/), or,
-    where a checkout lacks it, a small random checkpoint built deterministically on first use."""
-    if (BUNDLED_DEMO / "model.safetensors").exists():
-        return BUNDLED_DEMO
-    root = Path(os.environ.get("DIFFUTRON_DEMO_CACHE", Path.home() / ".cache" / "diffutron_demo"))
-    folder = root / "demo-random-v1"
-    if not (folder / "model.safetensors").exists():
-        from ..core.checkpoints import build_random_checkpoint
-
-        tmp = root / f".building-{os.getpid()}"
-        build_random_checkpoint(tmp, seed=0, logit_scale=4.0)
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process built it first
-            shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+# -- a chat turn, drawn live ------------------------------------------------------------------------
+@dataclass
+class LiveFrame:
+    steps: int
+    heatmap: object
+    canvas: str
+    status: str
 
 
 @dataclass
-class ModelManager:
-    """The loaded model plus a banner that says what is loaded and why."""
-
-    requested: str = DEFAULT_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    int8: bool = False  # CPU only: faster, approximate; named in the banner
-    compile: bool = False  # CUDA only (not ZeroGPU): bucketed, compiled encoder (encoder.py)
-    lm: LoadedModel | None = None
-    banner: str = ""
-    is_demo: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _label(self, source: str) -> str:
-        """What the page shows for a model: a hub id as is, a local folder by its last part."""
-        path = Path(source).expanduser()
-        return path.resolve().name if path.exists() else source
-
-    def choices(self) -> list[str]:
-        labels = list(KNOWN_MODELS)
-        if self._label(self.requested) not in labels:
-            labels.insert(0, self._label(self.requested))
-        return labels + [DEMO_MODEL]
-
-    def load(self, label: str | None = None) -> str:
-        """Load a model by its label (default: the requested one); on failure fall back to the demo
-        model. Returns the banner. Labels map back to sources here, so no server path is sent out."""
-        source = self.requested if label in (None, self._label(self.requested)) else label
-        shown = self._label(source)
-        with self.lock:
-            if source == DEMO_MODEL:
-                self._load_demo("")
-                return self.banner
-            try:
-                device = pick_device(self.device)
-                self.lm = load_model(source, device=self.device, dtype=self.dtype,
-                                     int8=self.int8 and device == "cpu",
-                                     compile=self.compile and device.startswith("cuda"))
-                self.is_demo = False
-                fast = f", {self.lm.encoder.label} encoder" if self.lm.encoder is not None else ""
-                self.banner = (f"Model: {shown} ({self.lm.device}, {self.lm.dtype}{fast}, "
-                               f"{self.lm.context_window}-token window).")
-            except ModelLoadError as exc:
-                self._load_demo(f"{str(exc).replace(source, shown)} ")
-            return self.banner
-
-    def _load_demo(self, reason: str) -> None:
-        # Exact always: int8 buys nothing on a model this small and would change its answers.
-        self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32")
-        self.lm.name = DEMO_MODEL
-        self.is_demo = True
-        if demo_checkpoint_dir() == BUNDLED_DEMO:
-            what = ("a tiny Turkish model trained here on public-domain speeches and help pages: it shows how a "
-                    "trained model's confidence looks, but it is not Diffutron and its answers are not reliable.")
-        else:
-            what = ("a small RANDOM checkpoint that shows the mechanics of masked diffusion, not real "
-                    "Turkish answers.")
-        self.banner = f"{reason}Using the bundled demo model ({self.lm.dtype}): {what}"
+class TurnResult:
+    traj: Trajectory
+    shown: str  # the answer as the chat shows it: escaped, labelled if stopped
+    pairs: list[tuple[str, str]]  # the history with this turn
+    summary: str
 
 
-def start_run(lm: LoadedModel, question: str, settings: SamplerSettings, seed: int, *,
-              history: list[tuple[str, str]] | None = None, raw: bool = False) -> tuple[Run, Prompt]:
-    """Build the prompt (dropping old turns to fit) and a Run ready to iterate."""
-    prompt = build_prompt(lm.tokenizer, question, history=history, raw=raw,
-                          max_new_tokens=settings.max_new_tokens, context_window=lm.context_window)
-    meta = {"raw": raw, "history_turns": len(prompt.history), "dropped_turns": prompt.dropped_turns}
-    run = Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text, prompt_meta=meta)
-    return run, prompt
+@dataclass
+class ChatTurn:
+    """One chat turn: the prompt built to fit, the run, live frames while it runs, the result after."""
+    lm: LoadedModel
+    question: str
+    pairs: list[tuple[str, str]]
+    settings: SamplerSettings
+    seed: int
+    raw: bool = False
+    model_s: float = field(default=0.0, init=False)
+    draw_s: float = field(default=0.0, init=False)
+
+    def __post_init__(self):
+        self.run, self.prompt = start_run(self.lm, self.question, self.settings, self.seed,
+                                          history=self.pairs, raw=self.raw)
+        self.expected = self.settings.num_blocks * self.settings.steps_per_block
+
+    def context_bar(self) -> str:
+        p = self.prompt
+        return fragments.context_bar_html(p.history_tokens, p.question_tokens, self.settings.max_new_tokens,
+                                          self.lm.context_window, p.dropped_turns)
+
+    def frames(self, stop: threading.Event, interval: float = FRAME_INTERVAL_S) -> Iterator[LiveFrame]:
+        """Step the run; a frame at most every `interval` s. A set `stop` cancels between steps."""
+        last = 0.0
+        for record in self.run:
+            self.model_s += record.step_ms / 1000
+            if stop.is_set():
+                self.run.cancel()
+                break
+            if time.perf_counter() - last < interval:
+                continue
+            t0 = time.perf_counter()
+            partial = self.run.trajectory()
+            fig = figures.heatmap_figure(partial, total_steps=self.expected)
+            canvas = fragments.canvas_html(partial, len(partial.steps))
+            self.draw_s += time.perf_counter() - t0
+            last = time.perf_counter()
+            n = len(partial.steps)
+            yield LiveFrame(n, fig, canvas, f"step {n} of ~{self.expected} · model {self.model_s / n:.3f} s/step · "
+                                            f"drawing {self.draw_s:.2f} s so far")
+
+    def result(self) -> TurnResult:
+        traj = self.run.trajectory()
+        n = len(traj.steps)
+        label = f"\n\n⏹ stopped at step {n} of ~{self.expected}: partial answer" \
+            if traj.stop_reason == "cancelled" else ""
+        summary = (f"{n} steps · model {self.model_s:.2f} s ({self.model_s / max(n, 1):.3f} s/step) · "
+                   f"drawing {self.draw_s:.2f} s · stop: {traj.stop_reason}")
+        return TurnResult(traj, html.escape(traj.reply.strip() or "(empty answer)") + label,
+                          list(self.prompt.history) + [(self.question, traj.reply)], summary)
 
 
+# -- compare ----------------------------------------------------------------------------------------
 def compare_runs(lm: LoadedModel, question: str, settings_list: list[SamplerSettings], seed: int,
-                 raw: bool = False, batched: bool | None = None):
-    """Run several settings on the same prompt and seed, stepping them together.
+                 raw: bool = False, batched: bool | None = None) -> Iterator[tuple[list[Run], list[int]]]:
+    """Several settings on the same prompt and seed, stepped together round by round.
 
-    Yields (runs, stepped) after every round, `stepped` being the indices that advanced; the
-    last yield has stepped == []. Batched (default on a GPU): runs whose canvases have the same
-    length share one encoder pass per round. On a CPU a batch costs as much as its runs one by
-    one, so they are stepped in turn there, which also keeps each run bit-identical to a run alone.
-    """
+    Yields (runs, stepped) after every round and a last (runs, []). Batched (default on a GPU):
+    runs whose inputs have the same shape share one encoder pass per round. On a CPU a batch costs
+    as much as its runs one by one, so they are stepped in turn there, bit-identical to each alone."""
     runs = [start_run(lm, question, s, seed, raw=raw)[0] for s in settings_list]
-    if batched is None:
-        batched = lm.device != "cpu"
-    while True:
-        active = [i for i, r in enumerate(runs) if r.pending() is not None]
-        if not active:
-            break
-        if batched:
-            step_together([runs[i] for i in active])
-        else:
-            for i in active:
-                next(runs[i])
-        yield runs, active
+    for stepped in drive(runs, lm.device != "cpu" if batched is None else batched):
+        yield runs, stepped
     yield runs, []
 
 
-def step_together(runs: list[Run]) -> None:
-    """One step of each run, with one encoder pass per group of equal canvas lengths."""
-    import time
+@dataclass
+class CompareFrame:
+    trajs: list[Trajectory]
+    heatmaps: list
+    answers: list[str]  # HTML: each answer with the words that differ from the first highlighted
+    done: bool
+    rows: list[dict] = field(default_factory=list)  # the comparison table, once done
 
-    import torch
+    @property
+    def steps(self) -> int:
+        return max((len(t.steps) for t in self.trajs), default=0)
 
-    groups: dict[int, list[Run]] = {}
-    for run in runs:
-        groups.setdefault(run.canvas.shape[1], []).append(run)
-    for group in groups.values():
-        inputs = [run.model_input() for run in group]
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            hidden = group[0].lm.encode(torch.cat(inputs))
-        encode_ms = (time.perf_counter() - t0) * 1000
-        row = 0
-        for run, x in zip(group, inputs):
-            run.advance(hidden[row : row + x.shape[0]], encode_ms=encode_ms)
-            row += x.shape[0]
+
+def compare_frames(lm: LoadedModel, question: str, settings_list: list[SamplerSettings], labels: list[str],
+                   seed: int, interval: float = FRAME_INTERVAL_S) -> Iterator[CompareFrame]:
+    """`compare_runs` drawn: a frame at most every `interval` s per run, and the last one with the table."""
+    last = 0.0
+    for runs, stepped in compare_runs(lm, question, settings_list, seed):
+        if stepped and time.perf_counter() - last < interval * len(runs):
+            continue
+        trajs = [r.trajectory() for r in runs]
+        frame = CompareFrame(trajs, [figures.heatmap_figure(t, title=label) for t, label in zip(trajs, labels)],
+                             [fragments.diff_html(trajs[0].reply, t.reply) for t in trajs], done=not stepped)
+        if frame.done:
+            frame.rows = [{"run": label, **run_stats(t)} for label, t in zip(labels, trajs)]
+        last = time.perf_counter()
+        yield frame
+
+
+def shared_step(trajs: list[Trajectory], step) -> tuple[list, list[str]]:
+    """The compared runs' heatmaps and canvases at one shared step."""
+    step = int(step or 0)
+    return ([figures.heatmap_figure(t, marker_step=min(step, len(t.steps)) or None) for t in trajs],
+            [fragments.canvas_html(t, min(step, len(t.steps))) for t in trajs])
+
+
+# -- what if, and the left-to-right contrast ----------------------------------------------------------
+class ModelMismatch(ValueError):
+    """A recorded run can only be continued by the model that made it."""
+
+
+def _same_model(lm: LoadedModel, traj: Trajectory, what: str) -> None:
+    if traj.model.get("name") != lm.name:
+        raise ModelMismatch(f"This run was made with {traj.model.get('name')}; load that model to {what}.")
+
+
+@dataclass
+class BranchResult:
+    index: int
+    view: Trajectory  # the run up to the split, then the branch
+    heatmap: object
+    note: str  # HTML
+
+
+def branch(lm: LoadedModel, traj: Trajectory, at_step: int, changes: dict, pin_pos=None, pin_text: str = "") \
+        -> BranchResult:
+    """Continue `traj` from `at_step` with `changes` to its settings and/or text pinned at an answer
+    position; the branch is stored in `traj`. Raises SettingsError / ValueError with the reason."""
+    _same_model(lm, traj, "branch it")
+    settings = SamplerSettings.from_dict({**traj.settings, **{k: v for k, v in changes.items() if v not in (None, "")}})
+    pins = {}
+    if pin_pos is not None and pin_text:
+        pins = {int(pin_pos) + i: t for i, t in enumerate(encode_text(lm.tokenizer, pin_text))}
+    result = branch_run(lm, traj, at_step, settings, pins=pins).run_to_end()
+    index = traj.add_branch(result, at_step, pins)
+    view = traj.branch(index)
+    note = f"<b>Branch {index + 1}</b> from step {at_step}: " + fragments.diff_html(traj.reply, view.reply)
+    return BranchResult(index, view, figures.heatmap_figure(view, split_step=at_step), note)
+
+
+def left_to_right(lm: LoadedModel, base: Trajectory) -> Trajectory:
+    """The same prompt, seed and settings with block length 1: strictly left to right."""
+    _same_model(lm, base, "make a contrast run")
+    settings = SamplerSettings.from_dict({**base.settings, "block_length": 1})
+    return Run(lm, base.prompt_ids, settings, base.seed, prompt_text=base.prompt.get("text", "")).run_to_end()
+
+
+# -- replay ---------------------------------------------------------------------------------------------
+def load_replay(data: bytes | str) -> tuple[Trajectory | None, str, RunPanels | None]:
+    """(the trajectory, a note, its pictures) for an uploaded file, or (None, why it can't be replayed, None)."""
+    try:
+        traj = Trajectory.from_json(data)
+        panels = run_panels(traj)  # a file can pass the checks and still not draw
+    except TrajectoryError as exc:
+        return None, f"⚠️ Can't replay this file: {html.escape(str(exc))}", None
+    except Exception:  # noqa: BLE001 - loaded, but the pictures can't be drawn from it
+        return None, "⚠️ Can't replay this file: it is not a trajectory this version can draw.", None
+    name = traj.model["name"].replace("`", "'")  # a code span shows its text as is
+    derived = " Scores and ranks were derived from an older file." if any(s.derived for s in traj.steps) else ""
+    note = f"Loaded: {len(traj.steps)} steps, {traj.answer_len} answer positions, model `{name}`.{derived}"
+    return traj, note, panels
+

@@ -1,8 +1,10 @@
-"""The chat prompt: dllm's [Question]/[Answer] template, and a context budget.
+"""The chat prompt and its ends: dllm's [Question]/[Answer] template, a context budget, the fork's
+stop strings and the reply's trimming.
 
-Two deliberate differences from the reference: user text is always tokenized as text (typing
-"<mask>" gives the characters, never the mask id), and the canvas never outgrows the model's
-window; the oldest turns are dropped first and the caller is told what was cut.
+Three deliberate differences from the reference: user text is always tokenized as text (typing
+"<mask>" gives the characters, never the mask id); the canvas never outgrows the model's window
+(the oldest turns are dropped first and the caller is told what was cut); the stop check looks at
+generated text only, never at the prompt.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..settings import check_fits
+
+STOP_STRINGS = ("|USER|>", "<|USER|>", "<s>", "</s>")
+END_MARKER = "[/Answer]"
+STOP_REPLACEMENT = "\n[/Answer]\n"
 
 
 class PromptError(ValueError):
@@ -121,3 +127,58 @@ def build_prompt(
         dropped_turns=len(history) - len(kept_history),
         history_tokens=max(history_tokens, 0),
     )
+
+
+class StopCheck:
+    """The fork's stop check (dllm-reference §5), fixed to look at generated positions only: the
+    first stop string in the generated text is replaced by the end marker and padding."""
+
+    def __init__(self, tokenizer, prompt_ids: list[int], bos_id: int | None, pad_id: int):
+        self.tokenizer, self.bos_id, self.pad_id = tokenizer, bos_id, pad_id
+        self.prompt_len = len(prompt_ids)
+        self.prompt_text_len = len(self.decode(prompt_ids))
+        # How many more tokens the prompt has than a plain re-encode of its text (user-typed
+        # special strings); the offset-to-index mapping corrects by this.
+        self.reencode_delta = self.prompt_len - len(self.encode(self.decode(prompt_ids)))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def encode(self, text: str) -> list[int]:
+        # Plain encode, as the reference's stop check does (special strings become special ids).
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def overwrite(self, ids: list[int]) -> tuple[int, list[int]] | None:
+        """(first index, the tokens from there to the end) if a stop string was generated, else None."""
+        text = self.decode(ids)
+        hits = [i for i in (text.find(s, self.prompt_text_len) for s in STOP_STRINGS) if i >= 0]
+        if not hits:
+            return None
+        prefix = self.encode(text[: min(hits)])
+        index = len(prefix) + self.reencode_delta
+        if self.bos_id is not None and ids[0] == self.bos_id and (not prefix or prefix[0] != self.bos_id):
+            index += 1
+        index, T = max(index, self.prompt_len), len(ids)
+        if index >= T:
+            return None
+        fill = self.encode(STOP_REPLACEMENT)[: T - index]
+        return index, fill + [self.pad_id] * (T - index - len(fill))
+
+    def answer_closed(self, ids: list[int], mask_id: int) -> bool:
+        """The end marker is on the canvas with every position before it filled."""
+        filled = self.prompt_len
+        while filled < len(ids) and ids[filled] != mask_id:
+            filled += 1
+        return END_MARKER in self.decode(ids[self.prompt_len : filled])
+
+
+def decode_reply(tokenizer, ids: list[int], prompt_len: int) -> str:
+    """dllm's decode_trim: the generated text before the first eos / [/Answer], specials removed."""
+    body = ids[prompt_len:]
+    eos = tokenizer.eos_token_id
+    if eos in body:
+        body = body[: body.index(eos)]
+    text = tokenizer.decode(body, skip_special_tokens=True)
+    if tokenizer.eos_token and tokenizer.eos_token in text:
+        text = text.split(tokenizer.eos_token, 1)[0]
+    return text.split(END_MARKER, 1)[0]

@@ -1,57 +1,74 @@
 """Plain per-cell views of a trajectory: what every answer position looked like at every step.
 
 Pictures (plotly figures, HTML, GIF, the standalone player) all read these; none touches torch.
+Ranks come from the record as the strategy decided them; nothing here re-ranks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
+from .step import Step
 from .trajectory import Trajectory
 
-MASKED, PROPOSED, COMMITTED_NOW, COMMITTED, FORCED = "masked", "proposed", "committed now", "committed", "forced"
+
+class CellState(IntEnum):
+    """A cell's state; the numbers are the codes the standalone player's data uses."""
+    MASKED = 0  # masked, no proposal recorded (outside the window)
+    PROPOSED = 1  # masked, with this step's proposal
+    COMMITTED_NOW = 2
+    COMMITTED = 3  # committed at an earlier step
+    FORCED = 4  # written by a forced edit (stop string, pin): not a remasking decision
+    PARTIAL = 5  # the word view only: some of a word's pieces committed
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", " ")
+
+
+MASKED, PROPOSED, COMMITTED_NOW, COMMITTED, FORCED, PARTIAL = CellState
+DONE = (COMMITTED, COMMITTED_NOW, FORCED)  # the cell holds a token on the canvas
 
 
 @dataclass
 class Cell:
-    state: str  # one of the constants above
+    state: CellState
     token: int | None  # the proposal (masked) or the token on the canvas (committed / forced)
     conf: float | None  # the proposal's confidence; for committed cells, the confidence at commit
-    rank: int | None = None  # rank among this step's candidates (1 = most confident)
+    rank: int | None = None  # the strategy's rank among this step's candidates (1 = first), as recorded
     top: list | None = None  # [[token, prob], ...]
+    score: float | None = None  # what the strategy ranked by, as recorded
 
 
 def cell_grid(traj: Trajectory, upto: int | None = None) -> list[list[Cell]]:
     """grid[step][answer position] for steps 0..upto-1 (the state *after* that step)."""
     P, T = traj.prompt_len, len(traj.final_ids)
     upto = len(traj.steps) if upto is None else min(upto, len(traj.steps))
-    mask_id = traj.special_ids["mask"]
     current: list[Cell] = [Cell(MASKED, None, None) for _ in range(P, T)]
     grid = []
     for record in traj.steps[:upto]:
-        row = [Cell(COMMITTED if c.state in (COMMITTED, COMMITTED_NOW) else (FORCED if c.state == FORCED else MASKED),
-                    c.token if c.state != PROPOSED else None, c.conf if c.state != PROPOSED else None)
-               for c in current]
-        ranked = sorted(record["candidates"], key=lambda c: (-c["conf"], c["pos"]))
-        rank = {c["pos"]: i + 1 for i, c in enumerate(ranked)}
-        committed = set(record["committed"])
-        for c in record["candidates"]:
-            i = c["pos"] - P
-            if i < 0:
-                continue  # a prompt position (never happens with typed text kept as text)
-            if c["pos"] in committed and c["token"] != mask_id:
-                row[i] = Cell(COMMITTED_NOW, c["token"], c["conf"], rank[c["pos"]], c["top"])
-            else:
-                row[i] = Cell(PROPOSED, c["token"], c["conf"], rank[c["pos"]], c["top"])
-        for o in record["overflow"]:
-            if o["pos"] >= P and o["token"] != mask_id:
-                row[o["pos"] - P] = Cell(COMMITTED_NOW, o["token"], None)
-        for edit in record["forced"]:
-            if edit["pos"] >= P:
-                row[edit["pos"] - P] = Cell(FORCED, edit["token"], None)
-        grid.append(row)
-        current = row
+        current = _next_row(current, record, P, traj.special_ids["mask"])
+        grid.append(current)
     return grid
+
+
+def _next_row(previous: list[Cell], record: Step, P: int, mask_id: int) -> list[Cell]:
+    row = [c if c.state in DONE else Cell(MASKED, None, None) for c in previous]
+    row = [Cell(COMMITTED, c.token, c.conf) if c.state == COMMITTED_NOW else c for c in row]
+    committed = set(record.committed)
+    for c in record.candidates:
+        if c.pos < P:
+            continue  # a prompt position (never happens with typed text kept as text)
+        state = COMMITTED_NOW if c.pos in committed and c.token != mask_id else PROPOSED
+        row[c.pos - P] = Cell(state, c.token, c.conf, c.rank, c.top, c.score)
+    for o in record.overflow:
+        if o.pos >= P and o.token != mask_id:
+            row[o.pos - P] = Cell(COMMITTED_NOW, o.token, None)
+    for edit in record.forced:
+        if edit.pos >= P:
+            row[edit.pos - P] = Cell(FORCED, edit.token, None)
+    return row
 
 
 def commit_steps(traj: Trajectory) -> list[int | None]:
@@ -60,89 +77,60 @@ def commit_steps(traj: Trajectory) -> list[int | None]:
     mask_id = traj.special_ids["mask"]
     out: list[int | None] = [None] * traj.answer_len
     for record in traj.steps:
-        tokens = {c["pos"]: c["token"] for c in record["candidates"]}
-        tokens.update({o["pos"]: o["token"] for o in record["overflow"]})
-        for pos in record["committed"]:
+        tokens = record.proposals()
+        for pos in record.committed:
             if pos >= P and tokens.get(pos) != mask_id:
-                out[pos - P] = record["step"]
-        for edit in record["forced"]:
-            if edit["pos"] >= P:
-                out[edit["pos"] - P] = record["step"]
+                out[pos - P] = record.step
+        for edit in record.forced:
+            if edit.pos >= P:
+                out[edit.pos - P] = record.step
+    return out
+
+
+def commit_ranks(traj: Trajectory) -> list[tuple[int, int] | None]:
+    """For each answer position, (rank at commit, candidates then) as recorded; None if not by rank."""
+    P = traj.prompt_len
+    out: list[tuple[int, int] | None] = [None] * traj.answer_len
+    for record in traj.steps:
+        for c in record.committed_candidates():
+            if c.pos >= P:
+                out[c.pos - P] = (c.rank, len(record.candidates))
+        for edit in record.forced:
+            if edit.pos >= P:
+                out[edit.pos - P] = None
     return out
 
 
 def step_summary(traj: Trajectory) -> list[dict]:
-    """Per step: tokens committed, mean / min candidate confidence, the cutoff confidence."""
+    """Per step: tokens committed, mean candidate confidence, and the confidence of the last
+    candidate committed by rank (the cutoff; for a random draw there is none by confidence)."""
     rows = []
     for record in traj.steps:
-        confs = sorted((c["conf"] for c in record["candidates"]), reverse=True)
-        n = len(record["committed"])
+        confs = [c.conf for c in record.candidates]
+        chosen = record.committed_candidates()
+        by_conf = record.rule.get("by") == "confidence"
         rows.append({
-            "step": record["step"],
-            "block": record["block"],
-            "committed": n,
+            "step": record.step,
+            "block": record.block,
+            "committed": len(record.committed),
             "candidates": len(confs),
             "mean_conf": sum(confs) / len(confs) if confs else None,
-            "cutoff": confs[n - 1] if 0 < n <= len(confs) else None,
-            "forward_ms": record["forward_ms"],
+            "cutoff": chosen[-1].conf if chosen and by_conf else None,
+            "forward_ms": record.forward_ms,
         })
     return rows
 
 
 def position_history(traj: Trajectory, pos: int) -> list[dict]:
-    """One answer position's proposal and confidence at every step until it was committed."""
+    """One answer position's proposal, confidence and rank at every step until it was committed."""
     rows = []
     for record in traj.steps:
-        for c in record["candidates"]:
-            if c["pos"] == pos:
-                committed = pos in record["committed"]
-                rows.append({"step": record["step"], "token": c["token"], "conf": c["conf"],
-                             "top": c["top"], "committed": committed})
-        for edit in record["forced"]:
-            if edit["pos"] == pos:
-                rows.append({"step": record["step"], "token": edit["token"], "conf": None, "top": [],
-                             "committed": True, "forced": edit["kind"]})
+        for c in record.candidates:
+            if c.pos == pos:
+                rows.append({"step": record.step, "token": c.token, "conf": c.conf, "rank": c.rank,
+                             "of": len(record.candidates), "top": c.top, "committed": pos in record.committed})
+        for edit in record.forced:
+            if edit.pos == pos:
+                rows.append({"step": record.step, "token": edit.token, "conf": None, "rank": None, "of": None,
+                             "top": [], "committed": True, "forced": edit.kind})
     return rows
-
-
-def repeated_ngrams(tokens: list[int], n: int = 3) -> int:
-    """How many n-grams occur more than once (a cheap degeneration signal for the compare table)."""
-    seen, repeats = set(), 0
-    for i in range(len(tokens) - n + 1):
-        gram = tuple(tokens[i : i + n])
-        if gram in seen:
-            repeats += 1
-        seen.add(gram)
-    return repeats
-
-
-def answer_tokens(traj: Trajectory) -> list[int]:
-    """The generated ids up to the first pad / eos (what the reply is made of, specials kept out)."""
-    special = {traj.special_ids["pad"], traj.special_ids["eos"], traj.special_ids["mask"]}
-    out = []
-    for token in traj.final_ids[traj.prompt_len :]:
-        if token in (traj.special_ids["pad"], traj.special_ids["eos"]):
-            break
-        if token not in special:
-            out.append(token)
-    return out
-
-
-def run_stats(traj: Trajectory) -> dict:
-    """The compare table's row for one run."""
-    steps = len(traj.steps)
-    committed = sum(len(r["committed"]) for r in traj.steps)
-    confs = [c["conf"] for r in traj.steps for c in r["candidates"] if c["pos"] in r["committed"]]
-    model_ms = sum(r["forward_ms"] for r in traj.steps)
-    tokens = answer_tokens(traj)
-    return {
-        "forward passes": steps * (2 if traj.settings.get("cfg_scale", 0) > 0 else 1),
-        "steps": steps,
-        "model s": round(model_ms / 1000, 3),
-        "wall s": round(traj.wall_ms / 1000, 3),
-        "tokens / step": round(committed / steps, 2) if steps else 0.0,
-        "mean conf": round(sum(confs) / len(confs), 3) if confs else None,
-        "answer tokens": len(tokens),
-        "repeated 3-grams": repeated_ngrams(tokens),
-        "stop": traj.stop_reason,
-    }

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .trajectory import Trajectory
-from .cells import COMMITTED, COMMITTED_NOW, FORCED, MASKED, cell_grid
+from .cells import COMMITTED, DONE, FORCED, MASKED, PARTIAL, CellState, cell_grid
 
 APOSTROPHES = "'’`"
 BROKEN_BYTES = "\ufffd"  # a letter cut across byte-level pieces decodes to U+FFFD: part of a word
-PARTIAL = "partial"
 
 
 def _is_punct(piece: str) -> bool:
@@ -47,7 +46,7 @@ def word_spans(pieces: list[str]) -> list[tuple[int, int]]:
 
 @dataclass
 class WordCell:
-    state: str  # masked, partial, committed (or forced if a forced edit touched it)
+    state: CellState  # masked, partial, committed (or forced if a forced edit touched it)
     conf: float | None  # min over the pieces that have a confidence
     committed: int  # pieces committed so far
     pieces: int
@@ -68,7 +67,7 @@ def word_grid(traj: Trajectory, upto: int | None = None) -> tuple[list[tuple[int
         out = []
         for a, b, _ in words:
             cells = row[a:b]
-            done = sum(c.state in (COMMITTED, COMMITTED_NOW, FORCED) for c in cells)
+            done = sum(c.state in DONE for c in cells)
             confs = [c.conf for c in cells if c.conf is not None]
             if any(c.state == FORCED for c in cells):
                 state = FORCED

@@ -1,8 +1,9 @@
 """Plotly figures drawn from a trajectory: the token-by-step heatmap and the per-step chart.
 
-Colour: cividis, which stays readable with red-green colour blindness and in grayscale.
-State is carried by opacity and marker shape, not by hue alone. All token text is escaped:
-plotly renders a subset of HTML in labels and hover text.
+Colour: the palette's cividis, which stays readable with red-green colour blindness and in
+grayscale. State is carried by opacity and marker shape, not by hue alone. Hover text says what
+the record says (rank, rule); nothing is re-ranked. All token text is escaped: plotly renders a
+subset of HTML in labels and hover text.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import html
 
 import plotly.graph_objects as go
 
+from ..record.cells import COMMITTED, COMMITTED_NOW, FORCED, MASKED, PARTIAL, PROPOSED, cell_grid, step_summary
+from ..record.step import Step
 from ..record.trajectory import Trajectory
-from ..record.cells import COMMITTED, COMMITTED_NOW, FORCED, MASKED, PROPOSED, cell_grid, step_summary
-from ..record.words import PARTIAL, word_grid
+from ..record.words import word_grid
+from . import palette
 
-COLORSCALE = "Cividis"
 MAX_ROWS_WITH_TEXT = 96
 
 
@@ -25,21 +27,32 @@ def show_piece(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _hover(traj: Trajectory, cell, step: int, record: dict) -> str:
+def _decision(cell, record: Step) -> str:
+    """Why the cell was (not) committed at this step, from the record's rank and rule."""
+    rule, n = record.rule, len(record.candidates)
+    took = rule.get("committed", 0)
+    if rule.get("kind") == "threshold":
+        why = f"τ = {rule['tau']:g}: {'at or above' if cell.conf >= rule['tau'] else 'below'} it"
+    elif rule.get("by") == "random draw":
+        why = f"random draw, rank {cell.rank} of {n}; the schedule took {took}"
+    else:
+        why = f"rank {cell.rank} of {n} by confidence; the {rule.get('kind')} rule took {took}"
+    return why
+
+
+def _hover(traj: Trajectory, cell, step: int, record: Step) -> str:
     if cell.token is None:
         return f"step {step + 1}<br>still masked, no proposal yet (outside the window)"
     piece = show_piece(traj.piece(cell.token))
     lines = [f"step {step + 1} · <b>{piece}</b>"]
     if cell.conf is not None:
         lines.append(f"confidence {cell.conf:.3f}")
-    quota = len(record["committed"])
     if cell.state == COMMITTED_NOW:
-        why = f"rank {cell.rank} of {len(record['candidates'])} candidates, quota {quota}" if cell.rank else "quota reached past the window"
-        lines.append(f"committed now: {why}")
+        lines.append("committed now: " + (_decision(cell, record) if cell.rank else "quota reached past the window"))
     elif cell.state == PROPOSED:
-        lines.append(f"still masked: rank {cell.rank} of {len(record['candidates'])}, quota {quota}")
+        lines.append("still masked: " + _decision(cell, record))
     elif cell.state == FORCED:
-        lines.append("forced edit (stop string found): not a remasking decision")
+        lines.append("forced edit (stop string or pin): not a remasking decision")
     else:
         lines.append("committed earlier")
     for token, prob in (cell.top or [])[:5]:
@@ -123,19 +136,19 @@ def _grid_figure(labels, faint, solid, hover, now, forced, edges, *, y_title, ex
                              hoverinfo="skip"))
     if forced:
         fig.add_trace(go.Scatter(x=[x for x, _ in forced], y=[y for _, y in forced], mode="markers",
-                                 name="forced edit (stop string)", marker=dict(symbol="x", size=8, color="#d62728"),
+                                 name="forced edit (stop string)", marker=dict(symbol="x", size=8, color=palette.FORCED),
                                  hoverinfo="skip"))
     for edge in edges:
-        fig.add_hline(y=edge - 0.5, line=dict(color="#444", width=1.5, dash="dash"))
+        fig.add_hline(y=edge - 0.5, line=dict(color=palette.BLOCK_EDGE, width=1.5, dash="dash"))
     if marker_step:
-        fig.add_vline(x=marker_step, line=dict(color="#e45756", width=2))
+        fig.add_vline(x=marker_step, line=dict(color=palette.NOW, width=2))
     if split_step is not None:
-        fig.add_vline(x=split_step + 0.5, line=dict(color="#000", width=2, dash="dot"),
+        fig.add_vline(x=split_step + 0.5, line=dict(color=palette.SPLIT, width=2, dash="dot"),
                       annotation_text=f"branch from step {split_step}", annotation_position="top")
     show_text = n_rows <= MAX_ROWS_WITH_TEXT
     fig.update_layout(
         title=title,
-        coloraxis=dict(colorscale=COLORSCALE, cmin=0, cmax=1,
+        coloraxis=dict(colorscale=palette.PLOTLY_SCALE, cmin=0, cmax=1,
                        colorbar=dict(title="confidence", thickness=12, len=0.8)),
         xaxis=dict(title="step", range=[0.5, expected + 0.5]),
         yaxis=dict(title=y_title, autorange="reversed",
@@ -157,11 +170,11 @@ def step_chart(traj: Trajectory) -> go.Figure:
     steps = [r["step"] + 1 for r in rows]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=steps, y=[r["committed"] for r in rows], name="tokens committed",
-                         marker_color="#7f7f7f", yaxis="y2", opacity=0.5))
+                         marker_color=palette.MUTED, yaxis="y2", opacity=0.5))
     fig.add_trace(go.Scatter(x=steps, y=[r["mean_conf"] for r in rows], name="mean candidate confidence",
-                             mode="lines+markers", line=dict(color="#00204d")))
+                             mode="lines+markers", line=dict(color=palette.LINE)))
     fig.add_trace(go.Scatter(x=steps, y=[r["cutoff"] for r in rows], name="cutoff (last committed)",
-                             mode="lines", line=dict(color="#bcaf6f", dash="dot")))
+                             mode="lines", line=dict(color=palette.CUTOFF, dash="dot")))
     fig.update_layout(
         xaxis=dict(title="step"),
         yaxis=dict(title="confidence", range=[0, 1.02]),

@@ -33,7 +33,7 @@ def gallery_items(folder: Path = GALLERY_DIR) -> dict[str, Path]:
 
 def record_gallery(lm, folder: Path = GALLERY_DIR, seed: int = 0) -> list[Path]:
     """Record the gallery's runs with `lm` into `folder` (see README: recording more)."""
-    from ..app.service import start_run
+    from ..core.sampler import start_run
     from ..settings import SamplerSettings
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Lesson mode: walk a class through one run, guessing at each step what the model commits next.
 
 Only steps with a real choice (two or more candidates) are asked. A guess scores when the
-guessed position is among the positions that step committed.
+guessed position is among the positions that step committed. The explanation reads the step's
+recorded rule and ranks: a random draw is called a random draw.
 """
 
 from __future__ import annotations
@@ -16,8 +17,19 @@ TEXTS = {
         "pick": "Step {n} of {total}: which masked position will the model commit next? Pick one.",
         "right": "✔ Right! Position {pos} was committed.",
         "wrong": "✘ Not this time: the model committed {committed}, you picked {pos}.",
-        "why": ("It commits the {quota} most confident of the {cands} masked positions left of the block's end "
-                "(positions {start}–{end}). Your pick had confidence {mine}; the cutoff was {cutoff}."),
+        "quota": ("It commits the {took} most confident of the {cands} masked positions left of the block's end "
+                  "(positions {start}–{end}): the schedule allows {quota} this step. Your pick ranked {rank} of "
+                  "{cands} (confidence {mine}); the last one committed ranked {last} ({cutoff})."),
+        "random": ("This run ranks by a random draw, not by confidence: it commits {took} of the {cands} masked "
+                   "positions left of the block's end (positions {start}–{end}), drawn at random. Your pick was "
+                   "drawn rank {rank} of {cands}; its confidence ({mine}) played no part."),
+        "threshold": ("With threshold τ = {tau}, it commits {took} of the {cands} masked positions left of the "
+                      "block's end (positions {start}–{end}): every one at least τ confident, or the single most "
+                      "confident if none is ({above} were). Your pick had confidence {mine}: {side} τ."),
+        "factor": ("The factor rule (f = {f}) chose n = {n}: it commits the {took} most confident of the {cands} "
+                   "masked positions left of the block's end (positions {start}–{end}). Your pick ranked {rank} of "
+                   "{cands} (confidence {mine})."),
+        "above": "at or above", "below": "below",
         "done": "Lesson finished: {score} of {asked} right.",
         "nothing": ("Nothing to guess here: at every step only one position could be committed (with block "
                     "length 1 the model writes strictly left to right)."),
@@ -26,8 +38,18 @@ TEXTS = {
         "pick": "Adım {n} / {total}: model sıradaki adımda hangi maskeli konumu kesinleştirecek? Birini seçin.",
         "right": "✔ Doğru! {pos}. konum kesinleştirildi.",
         "wrong": "✘ Bu sefer değil: model {committed} konumlarını kesinleştirdi, siz {pos} seçtiniz.",
-        "why": ("Bloğun sonundan ({start}–{end}) önceki {cands} maskeli konumdan en güvenli {quota} tanesini "
-                "kesinleştirir. Seçiminizin güveni {mine}; eşik {cutoff} idi."),
+        "quota": ("Bloğun sonundan ({start}–{end}) önceki {cands} maskeli konumdan en güvenli {took} tanesini "
+                  "kesinleştirir: zamanlama bu adımda {quota} izin veriyor. Seçiminiz {cands} içinde {rank}. "
+                  "sıradaydı (güven {mine}); son kesinleşen {last}. sıradaydı ({cutoff})."),
+        "random": ("Bu çalışma konumları güvene göre değil, rastgele çekilişle sıralar: bloğun sonundan "
+                   "({start}–{end}) önceki {cands} maskeli konumdan {took} tanesi rastgele çekilip kesinleştirildi. "
+                   "Seçiminiz çekilişte {rank}. sıradaydı; güveninin ({mine}) bir rolü yoktu."),
+        "threshold": ("τ = {tau} eşiğiyle, bloğun sonundan ({start}–{end}) önceki {cands} maskeli konumdan {took} "
+                      "tanesini kesinleştirir: güveni en az τ olan her birini, hiçbiri değilse en güvenli olanı "
+                      "({above} tanesi eşiği geçti). Seçiminizin güveni {mine}: τ'nun {side}."),
+        "factor": ("Faktör kuralı (f = {f}) n = {n} seçti: bloğun sonundan ({start}–{end}) önceki {cands} maskeli "
+                   "konumdan en güvenli {took} tanesini kesinleştirir. Seçiminiz {rank}. sıradaydı (güven {mine})."),
+        "above": "üstünde", "below": "altında",
         "done": "Ders bitti: {asked} sorudan {score} doğru.",
         "nothing": ("Burada tahmin edilecek bir şey yok: her adımda yalnızca bir konum kesinleşebiliyordu (blok "
                     "uzunluğu 1 ile model tam soldan sağa yazar)."),
@@ -46,7 +68,7 @@ class Lesson:
     revealed: bool = False
 
     def __post_init__(self):
-        self.asked = [i for i, st in enumerate(self.traj.steps) if len(st["candidates"]) >= 2 and st["committed"]]
+        self.asked = [i for i, st in enumerate(self.traj.steps) if len(st.candidates) >= 2 and st.committed]
 
     @property
     def finished(self) -> bool:
@@ -62,7 +84,7 @@ class Lesson:
         if self.finished:
             return []
         P = self.traj.prompt_len
-        return [c["pos"] - P for c in self.traj.steps[self.step]["candidates"] if c["pos"] >= P]
+        return [c.pos - P for c in self.traj.steps[self.step].candidates if c.pos >= P]
 
     def prompt_text(self) -> str:
         t = TEXTS[self.lang]
@@ -82,21 +104,29 @@ class Lesson:
             raise ValueError(f"Position {answer_pos} is not a masked candidate at this step.")
         record = self.traj.steps[self.step]
         P = self.traj.prompt_len
-        committed = [p - P for p in record["committed"]]
+        committed = [p - P for p in record.committed]
         right = answer_pos in committed
         self.score += right
         self.answered += 1
         self.revealed = True
-        ranked = sorted(record["candidates"], key=lambda c: (-c["conf"], c["pos"]))
-        conf = {c["pos"] - P: c["conf"] for c in ranked}
-        cutoff = ranked[len(committed) - 1]["conf"] if 0 < len(committed) <= len(ranked) else None
         t = TEXTS[self.lang]
         head = t["right"].format(pos=answer_pos) if right else \
             t["wrong"].format(committed=", ".join(map(str, committed)), pos=answer_pos)
-        why = t["why"].format(quota=len(committed), cands=len(ranked), start=record["window"][0] - P,
-                              end=record["window"][1] - P - 1, mine=f"{conf[answer_pos]:.3f}",
-                              cutoff="-" if cutoff is None else f"{cutoff:.3f}")
-        return right, f"<div><b>{esc(head)}</b><br>{esc(why)}</div>"
+        return right, f"<div><b>{esc(head)}</b><br>{esc(self._why(record, answer_pos))}</div>"
+
+    def _why(self, record, answer_pos: int) -> str:
+        """The step's rule in the lesson's language, with where the pick stood, all from the record."""
+        t, rule, P = TEXTS[self.lang], record.rule, self.traj.prompt_len
+        mine = next(c for c in record.candidates if c.pos - P == answer_pos)
+        chosen = record.committed_candidates()
+        kind = "random" if rule.get("by") == "random draw" else rule.get("kind", "quota")
+        return t[kind].format(
+            took=rule.get("committed", len(chosen)), cands=len(record.candidates), start=record.window[0] - P,
+            end=record.window[1] - P - 1, quota=rule.get("quota"), rank=mine.rank, mine=f"{mine.conf:.3f}",
+            last=chosen[-1].rank if chosen else "-", cutoff=f"{chosen[-1].conf:.3f}" if chosen else "-",
+            tau=rule.get("tau"), above=rule.get("above"), f=rule.get("f"), n=rule.get("n"),
+            side=t["above"] if kind == "threshold" and mine.conf >= rule["tau"] else t["below"],
+        )
 
     def next(self) -> None:
         self.position += 1

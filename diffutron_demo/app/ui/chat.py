@@ -1,0 +1,77 @@
+"""The Chat tab: a conversation whose answers are drawn live in the viewer beside it."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from ...core.chat import PromptError
+from ...render.panels import run_panels
+from ...settings import SettingsError
+from .. import service
+from ..gpu import on_gpu
+from .controls import error_md, knob_inputs, panel_values, read_settings, settings_panel
+from .viewer import Viewer
+
+EXAMPLES = ["Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mısın?",
+            "Yapay zekâ nedir? Kısaca açıkla.", "İstanbul hakkında üç cümle yaz."]
+
+
+def chat_tab(current_model, sessions):
+    history_state = gr.State([])  # the real (question, answer) pairs; the Chatbot shows escaped text
+    traj_state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=4):
+            chatbot = gr.Chatbot(label="Chat", height=420, render_markdown=False, sanitize_html=True,
+                                 buttons=["copy"], feedback_options=None)
+            message = gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=2, max_lines=8)
+            with gr.Row():
+                send = gr.Button("Send", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+                clear = gr.Button("Clear")
+            gr.Examples(EXAMPLES, inputs=message, label="Examples")
+            raw = gr.Checkbox(False, label="raw text (no chat template)",
+                              info="Continue the text as typed, like dllm's --chat False.")
+            context = gr.HTML()
+            status = gr.Markdown()
+            with gr.Accordion("Settings", open=False):
+                knobs = settings_panel()
+        with gr.Column(scale=6):
+            viewer = Viewer(traj_state, current_model)
+
+    @on_gpu
+    def respond(values: dict, request: gr.Request):
+        text, shown, pairs = values[message], list(values[chatbot] or []), values[history_state]
+        try:
+            settings, seed = read_settings(panel_values(knobs, values))
+            turn = service.ChatTurn(current_model(request), text, pairs, settings, seed, raw=values[raw])
+        except (PromptError, SettingsError) as exc:
+            yield {status: "", knobs["error"]: error_md(exc)}
+            return
+        stop_flag = sessions.get(request.session_hash).stop
+        stop_flag.clear()
+        shown += [{"role": "user", "content": html.escape(text)}, {"role": "assistant", "content": "… (denoising)"}]
+        yield {chatbot: shown, message: "", traj_state: None, context: turn.context_bar(), status: "Starting…",
+               knobs["error"]: ""}
+        for frame in turn.frames(stop_flag):
+            yield {status: frame.status, viewer.heatmap: frame.heatmap, viewer.canvas: frame.canvas,
+                   viewer.slider: gr.Slider(0, max(frame.steps, 1), value=frame.steps, step=1), viewer.view: "tokens"}
+        done = turn.result()
+        shown[-1] = {"role": "assistant", "content": done.shown}
+        yield {chatbot: shown, history_state: done.pairs, traj_state: done.traj, status: done.summary,
+               **viewer.finished(run_panels(done.traj))}
+
+    inputs = {message, chatbot, history_state, raw} | knob_inputs(knobs)
+    outputs = [chatbot, history_state, message, traj_state, context, status, knobs["error"]] + viewer.outputs
+    send.click(respond, inputs, outputs, api_visibility="private")
+    message.submit(respond, inputs, outputs, api_visibility="private")
+    def request_stop(request: gr.Request):
+        sessions.get(request.session_hash).stop.set()
+
+    def clear_chat():
+        return {chatbot: [], history_state: [], traj_state: None, context: "", status: "", viewer.canvas: ""}
+
+    stop.click(request_stop, None, None, queue=False, api_visibility="private")
+    clear.click(clear_chat, None, [chatbot, history_state, traj_state, context, status, viewer.canvas],
+                api_visibility="private", queue=False)

@@ -1,0 +1,89 @@
+"""The Compare tab: 2-4 columns of settings on the same prompt and seed, run together."""
+
+from __future__ import annotations
+
+import itertools
+
+import gradio as gr
+
+from ...core.chat import PromptError
+from ...settings import PRESETS, SamplerSettings, SettingsError, check_seed
+from .. import service
+from ..gpu import on_gpu
+from .controls import control, error_md, follow_preset
+
+COLUMNS = 4
+COLUMN_KNOBS = ["steps", "max_new_tokens", "block_length", "temperature", "remasking", "threshold"]
+COLUMN_PRESETS = ["dllm (model card)", "fast: threshold 0.9", "left to right", "greedy"]
+
+
+def _column(i: int) -> dict:
+    col = {"on": gr.Checkbox(i < 2, label=f"column {i + 1}"),
+           "preset": gr.Dropdown(list(PRESETS), value=COLUMN_PRESETS[i], label="preset")}
+    start = PRESETS[COLUMN_PRESETS[i]]
+    for name in COLUMN_KNOBS:
+        col[name] = control(name, getattr(start, name), compact=True)
+    follow_preset(col["preset"], col, COLUMN_KNOBS)
+    col["plot"] = gr.Plot(label=f"column {i + 1}")
+    col["answer"] = gr.HTML()
+    return col
+
+
+def column_settings(columns: list[dict], values: dict) -> tuple[list[SamplerSettings], list[str]]:
+    """The ticked columns' settings (preset + the column's knobs) and labels; raises SettingsError."""
+    chosen, labels = [], []
+    for i, col in enumerate(columns):
+        if values[col["on"]]:
+            preset = values[col["preset"]]
+            chosen.append(SamplerSettings.from_dict({**PRESETS[preset].to_dict(),
+                                                     **{n: values[col[n]] for n in COLUMN_KNOBS}}))
+            labels.append(f"column {i + 1}: {preset}")
+    if not 2 <= len(chosen) <= COLUMNS:
+        raise SettingsError("on", f"Tick 2 to {COLUMNS} columns to compare.")
+    return chosen, labels
+
+
+def compare_tab(current_model, first_prompt: str):
+    with gr.Row():
+        prompt = gr.Textbox(first_prompt, label="Prompt (the same for every column)", scale=6)
+        seed = gr.Number(0, label="seed", precision=0, minimum=0, scale=1)
+        run_btn = gr.Button("Run all", variant="primary", scale=1)
+    with gr.Row():
+        columns = []
+        for i in range(COLUMNS):
+            with gr.Column(min_width=220):
+                columns.append(_column(i))
+    slider = gr.Slider(0, 1, value=0, step=1, label="shared step")
+    table = gr.Dataframe(label="comparison", interactive=False)
+    note = gr.Markdown()
+    runs_state = gr.State([])
+    plots, answers = [c["plot"] for c in columns], [c["answer"] for c in columns]
+
+    def shown(heatmaps, texts) -> dict:
+        """Each column's plot and answer; unused columns are emptied."""
+        pad = COLUMNS - len(heatmaps)
+        return {**dict(zip(plots, list(heatmaps) + [None] * pad)), **dict(zip(answers, list(texts) + [""] * pad))}
+
+    @on_gpu
+    def run_all(values: dict, request: gr.Request):
+        try:
+            chosen, labels = column_settings(columns, values)
+            frames = service.compare_frames(current_model(request), values[prompt], chosen, labels,
+                                            check_seed(values[seed]))
+            frame = next(frames)
+        except (SettingsError, PromptError) as exc:
+            yield {runs_state: [], note: error_md(exc)}
+            return
+        for frame in itertools.chain([frame], frames):
+            update = {runs_state: frame.trajs, **shown(frame.heatmaps, frame.answers), note: "running…"}
+            if frame.done:
+                update.update({slider: gr.Slider(0, max(frame.steps, 1), value=frame.steps, step=1),
+                               table: frame.rows, note: "Answers: words that differ from column 1 are highlighted."})
+            yield update
+
+    def show_shared(trajs, step):
+        return shown(*service.shared_step(trajs, step))
+
+    inputs = {prompt, seed} | {c[k] for c in columns for k in ["on", "preset"] + COLUMN_KNOBS}
+    run_btn.click(run_all, inputs, [runs_state, slider, table, note] + plots + answers, api_visibility="private")
+    slider.release(show_shared, [runs_state, slider], plots + answers, api_visibility="private")

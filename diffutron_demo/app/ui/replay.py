@@ -1,0 +1,45 @@
+"""The Replay and Gallery tabs: recorded runs in the viewer, with no model and no queue."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ...record.trajectory import Trajectory
+from ...render.panels import run_panels
+from .. import service
+from .viewer import Viewer
+
+
+def replay_tab(current_model):
+    traj_state = gr.State(None)
+    gr.Markdown("Load a trajectory JSON (downloaded from a run here, or made with "
+                "`python -m diffutron_demo generate --out run.json`) and replay it. No model is needed.")
+    upload = gr.File(label="trajectory JSON", file_types=[".json"], type="binary")
+    message = gr.Markdown()
+    viewer = Viewer(traj_state, current_model)
+
+    def load(data):
+        if data is None:
+            return {traj_state: None, message: ""}
+        traj, note, panels = service.load_replay(data)
+        if traj is None:
+            return {traj_state: None, message: note}
+        return {traj_state: traj, message: note, **viewer.finished(panels)}
+
+    upload.change(load, upload, [traj_state, message] + viewer.outputs, api_visibility="private")
+
+
+def gallery_tab(current_model, items: dict):
+    gr.Markdown("Recorded runs that play at once, with no model and no queue. Pick one, then press ▶ Play; "
+                "switch to the word view to see whole Turkish words fill in.")
+    traj_state = gr.State(None)
+    pick = gr.Dropdown(list(items), value=None, label="recorded run")
+    viewer = Viewer(traj_state, current_model)
+
+    def load(title):
+        if title not in items:
+            return {}
+        traj = Trajectory.load(items[title])
+        return {traj_state: traj, **viewer.finished(run_panels(traj))}
+
+    pick.change(load, pick, [traj_state] + viewer.outputs, api_visibility="private")
