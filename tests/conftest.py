@@ -16,6 +16,16 @@ from diffutron_demo.core.checkpoints import build_random_checkpoint
 torch.set_num_threads(1)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives headless Chromium (deselect with -m 'not browser')")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:  # every test that uses the browser fixture, however indirectly
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
     """Seeded random tiny checkpoints: plain; sharper (more confident) proposals; one whose

@@ -82,7 +82,7 @@ def generate(lm, question: str, settings: dict, seed: int = 0) -> dict:
     run = Run(lm, prompt.ids, s, seed, prompt_text=prompt.text)
     traj = run.run_to_end()
     region = traj.final_ids[len(prompt.ids):]
-    committed = [c["conf"] for st in traj.steps for c in st["candidates"] if c["pos"] in set(st["committed"])]
+    committed = [c.conf for st in traj.steps for c in st.committed_candidates()]
     return {"prompt": question, "reply": traj.reply.strip(), "ends_cleanly": ends_cleanly(lm, traj.final_ids, len(prompt.ids)),
             "pads": sum(t == lm.pad_id for t in region), "mean_commit_confidence": round(sum(committed) / max(1, len(committed)), 3)}
 

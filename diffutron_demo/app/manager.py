@@ -1,20 +1,25 @@
-"""The model the app serves: loaded by label, with a banner that says what is loaded and why,
-and the bundled demo model as the offline fallback."""
+"""The models the app serves: loaded by (label, int8) on first use, at most CAPACITY at once (the
+least recently used is unloaded), each with a one-line banner that says what runs, on what,
+exact or approximate, and why. The bundled demo model is the offline fallback.
+
+Each visitor's session names its own choice (app/sessions.py), so one visitor switching models
+changes nothing for another; a visitor whose model was unloaded gets it loaded again.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import threading
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model, pick_device
 
 DEMO_MODEL = "demo (bundled, offline)"
-
-
 BUNDLED_DEMO = Path(__file__).parents[1] / "demo_model"
+CAPACITY = 2  # models held in memory at once
 
 
 def demo_checkpoint_dir() -> Path:
@@ -36,62 +41,123 @@ def demo_checkpoint_dir() -> Path:
     return folder
 
 
-@dataclass
+@dataclass(frozen=True)
+class Served:
+    """A loaded model as the page names it."""
+    lm: LoadedModel
+    label: str  # the picker's value for it (the demo's label when a fallback replaced the choice)
+    banner: str  # one line: which model, on what, exact or approximate
+    is_demo: bool
+    detail: str = ""  # for a fallback: why, and what the demo model is
+
+
 class ModelManager:
-    """The loaded model plus a banner that says what is loaded and why."""
+    """Loads models by label on demand and keeps the CAPACITY most recently used."""
 
-    requested: str = DEFAULT_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    int8: bool = False  # CPU only: faster, approximate; named in the banner
-    compile: bool = False  # CUDA only (not ZeroGPU): bucketed, compiled encoder (encoder.py)
-    lm: LoadedModel | None = None
-    banner: str = ""
-    is_demo: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, requested: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto",
+                 int8: bool = False, compile: bool = False, capacity: int = CAPACITY):
+        self.requested, self.device, self.dtype = requested, device, dtype
+        self.int8 = int8  # the default choice; CPU only: faster, approximate
+        self.compile = compile  # CUDA only (not ZeroGPU): bucketed, compiled encoder (core/encoder.py)
+        self.capacity = capacity
+        self._served: OrderedDict[tuple[str, bool], Served] = OrderedDict()
+        self._loading: dict[tuple[str, bool], threading.Lock] = {}
+        self._lock = threading.Lock()
 
-    def _label(self, source: str) -> str:
+    # -- what the page offers -----------------------------------------------------------------------
+    @property
+    def default_label(self) -> str:
+        return self.label_of(self.requested)
+
+    def label_of(self, source: str) -> str:
         """What the page shows for a model: a hub id as is, a local folder by its last part."""
         path = Path(source).expanduser()
         return path.resolve().name if path.exists() else source
 
     def choices(self) -> list[str]:
         labels = list(KNOWN_MODELS)
-        if self._label(self.requested) not in labels:
-            labels.insert(0, self._label(self.requested))
+        if self.default_label not in labels:
+            labels.insert(0, self.default_label)
         return labels + [DEMO_MODEL]
 
-    def load(self, label: str | None = None) -> str:
-        """Load a model by its label (default: the requested one); on failure fall back to the demo
-        model. Returns the banner. Labels map back to sources here, so no server path is sent out."""
-        source = self.requested if label in (None, self._label(self.requested)) else label
-        shown = self._label(source)
-        with self.lock:
-            if source == DEMO_MODEL:
-                self._load_demo("")
-                return self.banner
-            try:
-                device = pick_device(self.device)
-                self.lm = load_model(source, device=self.device, dtype=self.dtype,
-                                     int8=self.int8 and device == "cpu",
-                                     compile=self.compile and device.startswith("cuda"))
-                self.is_demo = False
-                fast = f", {self.lm.encoder.label} encoder" if self.lm.encoder is not None else ""
-                self.banner = (f"Model: {shown} ({self.lm.device}, {self.lm.dtype}{fast}, "
-                               f"{self.lm.context_window}-token window).")
-            except ModelLoadError as exc:
-                self._load_demo(f"{str(exc).replace(source, shown)} ")
-            return self.banner
+    # -- serving ------------------------------------------------------------------------------------
+    def serve(self, label: str | None = None, int8: bool | None = None, retry: bool = False) -> Served:
+        """The model for a choice (None: the app's default), loaded now if it isn't held; on failure
+        the demo model with a banner that says why (`retry` tries a failed choice again). Labels map
+        back to sources here, so no server path is ever sent out."""
+        key = (self.default_label if label is None else label, self.int8 if int8 is None else bool(int8))
+        with self._lock:
+            held = self._served.get(key)
+            if held is not None and not (retry and held.is_demo and key[0] != DEMO_MODEL):
+                self._served.move_to_end(key)
+                return held
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one load per choice at a time; other choices are served meanwhile
+            with self._lock:
+                fresh = self._served.get(key)
+            if fresh is not None and fresh is not held:  # another visitor loaded it while this one waited
+                return fresh
+            served = self._load(*key)
+            with self._lock:
+                self._served[key] = served
+                self._served.move_to_end(key)
+                while len(self._served) > self.capacity:
+                    self._served.popitem(last=False)
+                self._loading.pop(key, None)
+            return served
 
-    def _load_demo(self, reason: str) -> None:
+    def held(self) -> list[tuple[str, bool]]:
+        with self._lock:
+            return list(self._served)
+
+    def _load(self, label: str, int8: bool) -> Served:
+        if label == DEMO_MODEL:
+            return self._demo(label)
+        source = self.requested if label == self.default_label else label
+        try:
+            device = pick_device(self.device)
+            lm = load_model(source, device=self.device, dtype=self.dtype, int8=int8 and device == "cpu",
+                            compile=self.compile and device.startswith("cuda"))
+        except ModelLoadError as exc:
+            return self._demo(label, str(exc).replace(source, label))
+        return Served(lm, label, banner_line(label, lm), is_demo=False)
+
+    def _demo(self, wanted: str, reason: str = "") -> Served:
         # Exact always: int8 buys nothing on a model this small and would change its answers.
-        self.lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32")
-        self.lm.name = DEMO_MODEL
-        self.is_demo = True
+        lm = load_model(str(demo_checkpoint_dir()), device="cpu", dtype="float32")
+        lm.name = DEMO_MODEL
         if demo_checkpoint_dir() == BUNDLED_DEMO:
-            what = ("a tiny Turkish model trained here on public-domain speeches and help pages: it shows how a "
-                    "trained model's confidence looks, but it is not Diffutron and its answers are not reliable.")
+            what = ("The bundled demo model is a tiny Turkish model trained here, not Diffutron: its confidence "
+                    "looks trained, its answers are unreliable.")
         else:
-            what = ("a small RANDOM checkpoint that shows the mechanics of masked diffusion, not real "
-                    "Turkish answers.")
-        self.banner = f"{reason}Using the bundled demo model ({self.lm.dtype}): {what}"
+            what = "The bundled demo model is a small RANDOM checkpoint: the mechanics, not real Turkish answers."
+        line = banner_line(DEMO_MODEL, lm)
+        if reason:
+            line += f" · {wanted} could not be loaded (why: Model and speed, below)"
+        return Served(lm, DEMO_MODEL, line, is_demo=True, detail=f"{reason} {what}".strip())
+
+    # -- the default choice, for one-model callers (CLI, tests) ---------------------------------------
+    def load(self, label: str | None = None) -> str:
+        """Serve `label` (default: the requested model) with the default int8 choice; returns what the
+        page says of it (the banner line, and for a fallback why)."""
+        served = self.serve(label)
+        return f"{served.banner}\n{served.detail}".strip()
+
+    @property
+    def lm(self) -> LoadedModel:
+        return self.serve().lm
+
+    @property
+    def banner(self) -> str:
+        return self.serve().banner
+
+    @property
+    def is_demo(self) -> bool:
+        return self.serve().is_demo
+
+
+def banner_line(label: str, lm: LoadedModel) -> str:
+    """One line: which model, on what, exact or approximate."""
+    exact = "approximate (int8)" if lm.dtype.startswith("int8") else f"exact ({lm.dtype})"
+    fast = f" · {lm.encoder.label} encoder" if lm.encoder is not None else ""
+    return f"Model: {label} · {lm.device} · {exact}{fast} · {lm.context_window}-token window"

@@ -49,30 +49,50 @@ The quick brown fox jumps over the lazy dog. Hello world!
 """
 
 
-def build_tokenizer(vocab_size: int = 600):
-    """Train a byte-level BPE on the bundled text and wrap it as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+TOKENIZER_SHAPES = ("bytelevel", "sentencepiece")
+
+
+def build_tokenizer(vocab_size: int = 600, shape: str = "bytelevel"):
+    """Train a BPE on the bundled text and wrap it as a transformers fast tokenizer.
+
+    "bytelevel" is GPT-2's shape. "sentencepiece" is Gemma's (the real model's): spaces become
+    "▁", letters the vocabulary lacks fall back to `<0xNN>` byte pieces, and the decoder turns "▁"
+    back into spaces and fuses the bytes."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+    if shape == "bytelevel":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    elif shape == "sentencepiece":
+        tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
+        tok.normalizer = normalizers.Replace(" ", "▁")
+        tok.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+        # A small alphabet, so some letters really do fall back to byte pieces.
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size - 256, special_tokens=SPECIAL_TOKENS, limit_alphabet=64,
+                                      show_progress=False)
+    else:
+        raise ValueError(f"Unknown tokenizer shape '{shape}': use one of {', '.join(TOKENIZER_SHAPES)}.")
     tok.train_from_iterator(_CORPUS.splitlines(keepends=True) * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<pad>",
-        eos_token="<eos>",
-        bos_token="<bos>",
-        unk_token="<unk>",
-        mask_token="<mask>",
-        model_max_length=512,
-    )
+    if shape == "sentencepiece":
+        tok = _with_byte_pieces(tok)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
+                                   unk_token="<unk>", mask_token="<mask>", model_max_length=512)
+
+
+def _with_byte_pieces(tok):
+    """The 256 `<0xNN>` pieces in the vocabulary, as ordinary (not special) tokens, as in Gemma's."""
+    from tokenizers import Tokenizer
+
+    data = json.loads(tok.to_str())
+    vocab = data["model"]["vocab"]
+    for byte in range(256):
+        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    return Tokenizer.from_str(json.dumps(data))
 
 
 def tiny_config(vocab_size: int, **overrides):
@@ -120,6 +140,26 @@ def mmbert_base_config(vocab_size: int = 256_000):
     )
 
 
+def _full_size_model(config, seed: int):
+    """The 307M shape in seconds: skip transformers' default init and fill the weights directly."""
+    import torch
+    from transformers import ModernBertForMaskedLM
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():
+        model = ModernBertForMaskedLM(config)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                p.fill_(1.0)
+            elif name.endswith("bias"):
+                p.zero_()
+            else:
+                p.normal_(0.0, 0.02, generator=gen)
+    return model
+
+
 def build_random_checkpoint(
     folder: str | os.PathLike,
     seed: int = 0,
@@ -129,6 +169,7 @@ def build_random_checkpoint(
     token_bias: dict[int, float] | None = None,
     added_tokens: list[str] | None = None,
     config_overrides: dict | None = None,
+    tokenizer_shape: str = "bytelevel",
 ) -> Path:
     """Write a random ModernBertForMaskedLM plus tokenizer to `folder` and return its path.
 
@@ -138,13 +179,14 @@ def build_random_checkpoint(
     `logit_scale` sharpens the output distribution so proposals are more or less confident;
     `token_bias` adds to chosen tokens' output logits and `added_tokens` makes strings single
     (non-special) tokens: tests use them to provoke rare paths such as the stop check.
+    `tokenizer_shape` "sentencepiece" gives the real model's (Gemma's) tokenizer shape.
     """
     import torch
     from transformers import ModernBertForMaskedLM
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(shape=tokenizer_shape)
     if added_tokens:
         tokenizer.add_tokens(added_tokens)
     if full_size:
@@ -153,22 +195,7 @@ def build_random_checkpoint(
         config = tiny_config(len(tokenizer), **(config_overrides or {}))
 
     torch.manual_seed(seed)
-    if full_size:
-        from transformers.initialization import no_init_weights
-
-        with no_init_weights():
-            model = ModernBertForMaskedLM(config)
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if "norm" in name and name.endswith("weight"):
-                    p.fill_(1.0)
-                elif name.endswith("bias"):
-                    p.zero_()
-                else:
-                    p.normal_(0.0, 0.02, generator=gen)
-    else:
-        model = ModernBertForMaskedLM(config)
+    model = _full_size_model(config, seed) if full_size else ModernBertForMaskedLM(config)
     model.tie_weights()
     if logit_scale != 1.0:
         with torch.no_grad():
@@ -180,6 +207,6 @@ def build_random_checkpoint(
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "diffutron_demo.json").write_text(
-        json.dumps({"kind": "random", "seed": seed, "full_size": full_size}, indent=2)
+        json.dumps({"kind": "random", "seed": seed, "full_size": full_size, "tokenizer": tokenizer_shape}, indent=2)
     )
     return folder

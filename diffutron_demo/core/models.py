@@ -112,12 +112,14 @@ def load_model(
     torch_dtype = pick_dtype(dtype, device)
     is_local = Path(name_or_path).expanduser().exists()
     where = "folder" if is_local else "model"
+    local_only = {} if is_local or _looks_like_path(name_or_path) else _offline_load(name_or_path)
     try:
-        config = AutoConfig.from_pretrained(name_or_path)
+        config = AutoConfig.from_pretrained(name_or_path, **local_only)
     except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors...
         raise ModelLoadError(_explain(name_or_path, is_local, exc)) from exc
     try:
-        model, info = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch_dtype, output_loading_info=True)
+        model, info = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch_dtype, output_loading_info=True,
+                                                           **local_only)
     except ValueError as exc:
         raise ModelLoadError(
             f"The {where} '{name_or_path}' is a {getattr(config, 'model_type', 'unknown')} model without a "
@@ -137,7 +139,7 @@ def load_model(
             f"pick a masked diffusion LM such as {DEFAULT_MODEL}."
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **local_only)
     except Exception as exc:
         raise ModelLoadError(_explain(name_or_path, is_local, exc, what="tokenizer")) from exc
     if tokenizer.mask_token_id is None:
@@ -175,10 +177,31 @@ def load_model(
     )
 
 
+def _looks_like_path(name: str) -> bool:
+    """A folder path rather than a hub id (owner/name)."""
+    return name.startswith(("/", "./", "../", "~")) or os.sep in name.strip("/").replace("/", "", 1)
+
+
+def _offline_load(repo_id: str) -> dict:
+    """{} to load from the hub as usual; {"local_files_only": True} when the hub can't be reached but
+    the checkpoint is cached. Raises ModelLoadError at once when it can be neither."""
+    from . import hub
+
+    if hub.offline_by_setting():
+        return {}
+    reason = hub.unreachable()
+    if reason is None:
+        return {}
+    if hub.cached(repo_id):
+        return {"local_files_only": True}
+    raise ModelLoadError(f"Could not load '{repo_id}': the Hugging Face hub is unreachable ({reason}) and it is "
+                         "not in the local cache.")
+
+
 def _explain(name: str, is_local: bool, exc: Exception, what: str = "model") -> str:
     if is_local:
         return f"Could not load the {what} from the folder '{name}' ({type(exc).__name__}): check it holds a saved checkpoint."
-    if name.startswith(("/", "./", "../", "~")) or os.sep in name.strip("/").replace("/", "", 1):
+    if _looks_like_path(name):
         return f"Could not load '{name}': no such folder; check the path."
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     if offline:

@@ -19,6 +19,10 @@ from ..record.words import word_grid
 from . import palette
 
 MAX_ROWS_WITH_TEXT = 96
+# The paper is transparent, so the page's light or dark theme shows through (the app's CSS lightens
+# the text in the dark theme); the plot area stays light in both, where cividis's dark end shows.
+THEMELESS = dict(template="plotly_white", paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor=palette.PLOT_BG,
+                 hoverlabel=dict(bgcolor="white", font=dict(color="#111")))
 
 
 def show_piece(text: str) -> str:
@@ -148,18 +152,20 @@ def _grid_figure(labels, faint, solid, hover, now, forced, edges, *, y_title, ex
     show_text = n_rows <= MAX_ROWS_WITH_TEXT
     fig.update_layout(
         title=title,
+        # A thin bar above the plot, not beside it: on a phone the cells keep the width.
         coloraxis=dict(colorscale=palette.PLOTLY_SCALE, cmin=0, cmax=1,
-                       colorbar=dict(title="confidence", thickness=12, len=0.8)),
+                       colorbar=dict(title=dict(text="confidence", side="top"), orientation="h", thickness=10,
+                                     len=0.5, x=1, xanchor="right", y=1.0, yanchor="bottom")),
         xaxis=dict(title="step", range=[0.5, expected + 0.5]),
         yaxis=dict(title=y_title, autorange="reversed",
                    tickmode="array" if show_text else "auto",
                    tickvals=list(range(n_rows)) if show_text else None,
                    ticktext=labels if show_text else None, tickfont=dict(size=9)),
         legend=dict(orientation="h", y=-0.12),
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        height=max(320, min(1400, 14 * n_rows + 140)),
-        template="plotly_white",
+        margin=dict(l=10, r=10, t=70 if title else 40, b=10),
+        height=max(320, min(1400, 14 * n_rows + 170)),
         uirevision="heatmap",
+        **THEMELESS,
     )
     return fig
 
@@ -182,6 +188,6 @@ def step_chart(traj: Trajectory) -> go.Figure:
         legend=dict(orientation="h", y=-0.25),
         margin=dict(l=10, r=10, t=10, b=10),
         height=300,
-        template="plotly_white",
+        **THEMELESS,
     )
     return fig

@@ -33,9 +33,10 @@ def _tinted(conf: float, body: str, title: str, extra_class: str = "", extra_sty
             f'color:{palette.text_on(conf)};{extra_style}" title="{title}">{body}</span>')
 
 
-def canvas_html(traj: Trajectory, step: int, numbered: bool = False) -> str:
-    """The answer canvas after `step` steps: committed tokens tinted by confidence, masks visible
-    (`numbered` writes each mask's answer position under it, for the lesson)."""
+def canvas_html(traj: Trajectory, step: int, numbered: bool = False, pickable: set[int] = frozenset()) -> str:
+    """The answer canvas after `step` steps: committed tokens tinted by confidence, masks visible.
+    For the lesson, `numbered` writes each mask's answer position under it and the masks in
+    `pickable` become buttons (a click or Enter picks that position)."""
     P = traj.prompt_len
     grid = cell_grid(traj, step) if step else []
     spans = []
@@ -45,8 +46,11 @@ def canvas_html(traj: Trajectory, step: int, numbered: bool = False) -> str:
             proposal = "" if numbered or cell is None or cell.state == MASKED else \
                 f"; proposal {esc(traj.piece(cell.token))} ({cell.conf:.2f})"
             glyph = f"{MASK_GLYPH}<sub>{i}</sub>" if numbered else MASK_GLYPH
-            spans.append(f'<span class="dd-tok dd-mask" data-pos="{i}" title="position {P + i}: masked{proposal}">'
-                         f"{glyph}</span>")
+            if i in pickable:
+                spans.append(f'<button type="button" class="dd-tok dd-mask dd-pick" data-pick="{i}" '
+                             f'aria-label="guess answer position {i}">{glyph}</button>')
+            else:
+                spans.append(f'<span class="dd-tok dd-mask" title="position {P + i}: masked{proposal}">{glyph}</span>')
             continue
         conf = cell.conf if cell.conf is not None else 1.0
         kind = "forced edit" if cell.state == FORCED else f"confidence {conf:.2f}"

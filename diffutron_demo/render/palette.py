@@ -19,6 +19,7 @@ MASK_BG, MASK_FG = "#f2f2f2", "#6b6b6b"  # a masked slot in the canvas
 DIFF = "#fde68a"  # a word that differs between compared answers
 MUTED = "#7f7f7f"  # secondary marks: history in the context bar, bars in the step chart
 FREE = "#eeeeee"
+PLOT_BG = "#f4f4f4"  # a plot's drawing area, light in both themes
 BANNER_BG, BANNER_EDGE = "#fff4e5", "#f0b46c"
 
 

@@ -28,7 +28,10 @@ def gallery_items(folder: Path = GALLERY_DIR) -> dict[str, Path]:
             continue  # a broken file is left out of the list, not shown as an error to every visitor
         title = traj.extra.get("gallery_title") or traj.prompt.get("text", path.stem)[:60]
         items[title] = path
-    return items
+    # The recorded order first (the first is what the app opens on), then any others by name.
+    order = [title for title, _, _ in PROMPTS]
+    return dict(sorted(items.items(), key=lambda item: (order.index(item[0]) if item[0] in order else len(order),
+                                                        item[1].name)))
 
 
 def record_gallery(lm, folder: Path = GALLERY_DIR, seed: int = 0) -> list[Path]:

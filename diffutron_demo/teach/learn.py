@@ -31,6 +31,13 @@ square marks the step a cell was committed; a red ✕ is a forced edit. Dashed l
 borders. Dark = low confidence, yellow = high (cividis, readable for colour-blind people and in
 grayscale).
 
+**Exact or approximate?** The header says which model runs, on what, and whether its numbers are
+exact. On a CPU the app can run the 307M model with **int8** linear layers: faster, but approximate.
+Its top token usually matches the exact path's on the same canvas, yet one different commit changes
+every later step, so whole answers come out different. The README's Benchmark section has the
+measured times and agreement, with the commands that measured them. On a GPU the encoder may be
+compiled; a compiled path that disagrees with the plain one is switched off and the header says so.
+
 ---
 
 **Türkçe.** Sıradan bir sohbet modeli kelimeleri soldan sağa tek tek yazar. Diffutron ise isteminin

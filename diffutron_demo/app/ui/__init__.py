@@ -1,14 +1,15 @@
-"""The Gradio Blocks app: a header, one tab per module, the named API. Wiring only: handlers map
-components to the service and back, returning {component: value}."""
+"""The Gradio Blocks app: a one-line header, one tab per module, the named API. Wiring only:
+handlers map components to the service and back, returning {component: value}.
+
+Every visitor has a Session (app/sessions.py): the model they chose lives there, so the banner,
+the picker and the answers agree for each visitor, whatever another visitor picks.
+"""
 
 from __future__ import annotations
 
-import html
-import os
-
 import gradio as gr
 
-from ...core.models import ModelLoadError
+from ...record.trajectory import Trajectory
 from ...teach.gallery import gallery_items
 from ...teach.learn import LEARN_MD
 from ..api import register_api
@@ -16,37 +17,36 @@ from ..manager import ModelManager
 from ..sessions import Sessions
 from .chat import EXAMPLES, chat_tab
 from .compare import compare_tab
+from .header import model_choice_locked, model_header
 from .lesson import lesson_tab
 from .replay import gallery_tab, replay_tab
 
-INT8_INFO = ("Quantized linear layers: faster on a CPU for the 307M model, approximate, and its answers differ "
-             "from the exact path's (the README has the measured agreement). The small demo model always runs "
-             "exact. Untick for the exact path.")
-
+TITLE = ("# Diffutron: watch a masked diffusion language model write\n"
+         "It starts from a canvas of masks and fills it over many steps, most confident positions first, "
+         "block by block.")
 SESSIONS = Sessions()
 
+__all__ = ["SESSIONS", "build_app", "model_choice_locked"]
 
-def build_app(manager: ModelManager) -> gr.Blocks:
+
+def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks:
     items = gallery_items()
+    first = Trajectory.load(next(iter(items.values()))) if items else None
 
     def current_model(request: gr.Request | None = None):
-        return manager.lm
+        """The model serving this visitor: their own choice, else the app's default."""
+        session = sessions.get(getattr(request, "session_hash", None))
+        return manager.serve(session.model, session.int8).lm
+
+    def forget(request: gr.Request):
+        sessions.forget(request.session_hash)
 
     with gr.Blocks(title="diffutron-demo: watch a masked diffusion LM write") as demo:
-        gr.Markdown("# Diffutron: watch a masked diffusion language model write\n"
-                    "It starts from a canvas of masks and fills it over many steps, most confident "
-                    "positions first, block by block.")
-        with gr.Row():
-            banner = gr.HTML(banner_html(manager))
-            # The model is shared by every visitor: a public Space can lock it (DIFFUTRON_LOCK_MODEL=1).
-            locked = os.environ.get("DIFFUTRON_LOCK_MODEL", "").lower() in ("1", "true", "yes")
-            picker = gr.Dropdown(manager.choices(), value=manager.lm.name if manager.lm else None,
-                                 label="model", scale=0, min_width=320, interactive=not locked)
-            int8 = gr.Checkbox(manager.int8, label="int8 on CPU (faster, approximate)", scale=0, min_width=200,
-                               interactive=not locked, info=INT8_INFO)
+        gr.Markdown(TITLE)
+        model_header(demo, manager, sessions)
         with gr.Tabs():
             with gr.Tab("Chat"):
-                chat_tab(current_model, SESSIONS)
+                chat_tab(current_model, sessions, first)
             with gr.Tab("Replay"):
                 replay_tab(current_model)
             with gr.Tab("Gallery"):
@@ -58,24 +58,5 @@ def build_app(manager: ModelManager) -> gr.Blocks:
             with gr.Tab("Learn"):
                 gr.Markdown(LEARN_MD)
         register_api(current_model)
-
-        def switch(name, quantized):
-            manager.int8 = bool(quantized)
-            try:
-                manager.load(name)
-            except ModelLoadError as exc:  # even the fallback failed
-                return f'<div class="dd-banner">⚠️ {html.escape(str(exc))}</div>'
-            return banner_html(manager)
-
-        def forget(request: gr.Request):
-            SESSIONS.forget(request.session_hash)
-
-        picker.change(switch, [picker, int8], banner, api_visibility="private")
-        int8.change(switch, [picker, int8], banner, api_visibility="private")
         demo.unload(forget)
     return demo
-
-
-def banner_html(manager: ModelManager) -> str:
-    text = html.escape(manager.banner)
-    return f'<div class="dd-banner">{text}</div>' if manager.is_demo else f"<div>{text}</div>"

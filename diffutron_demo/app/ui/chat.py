@@ -18,14 +18,30 @@ EXAMPLES = ["Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mı
             "Yapay zekâ nedir? Kısaca açıkla.", "İstanbul hakkında üç cümle yaz."]
 
 
-def chat_tab(current_model, sessions):
+def example_note(traj) -> str:
+    return (f"Recorded example ({traj.model.get('name', '')}, no model needed): Send runs your own question "
+            "and replaces it.")
+
+
+def example_messages(traj) -> list[dict]:
+    """A recorded run as the chat shows it on arrival, labelled as the example it is."""
+    if traj is None:
+        return []
+    question = traj.prompt.get("text", "").split("[Question]")[-1].split("[/Question]")[0].strip()
+    return [{"role": "user", "content": html.escape(question)},
+            {"role": "assistant", "content": html.escape(f"{traj.reply.strip()}\n\n({example_note(traj)})")}]
+
+
+def chat_tab(current_model, sessions, example=None):
+    """`example`: a recorded run shown on arrival (chat, heatmap, slider at its last step)."""
     history_state = gr.State([])  # the real (question, answer) pairs; the Chatbot shows escaped text
-    traj_state = gr.State(None)
+    traj_state = gr.State(example)
     with gr.Row():
         with gr.Column(scale=4):
-            chatbot = gr.Chatbot(label="Chat", height=420, render_markdown=False, sanitize_html=True,
-                                 buttons=["copy"], feedback_options=None)
-            message = gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=2, max_lines=8)
+            chatbot = gr.Chatbot(example_messages(example), label="Chat", height=420, render_markdown=False,
+                                 sanitize_html=True, buttons=["copy"], feedback_options=None)
+            # One line that grows: Enter sends, Shift+Enter breaks the line (Gradio's rule for lines=1).
+            message = gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=1, max_lines=8)
             with gr.Row():
                 send = gr.Button("Send", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
@@ -34,15 +50,16 @@ def chat_tab(current_model, sessions):
             raw = gr.Checkbox(False, label="raw text (no chat template)",
                               info="Continue the text as typed, like dllm's --chat False.")
             context = gr.HTML()
-            status = gr.Markdown()
+            status = gr.Markdown(html.escape(example_note(example)) if example is not None else "")
             with gr.Accordion("Settings", open=False):
                 knobs = settings_panel()
         with gr.Column(scale=6):
-            viewer = Viewer(traj_state, current_model)
+            viewer = Viewer(traj_state, current_model, run_panels(example) if example is not None else None)
 
     @on_gpu
     def respond(values: dict, request: gr.Request):
-        text, shown, pairs = values[message], list(values[chatbot] or []), values[history_state]
+        text, pairs = values[message], values[history_state]
+        shown = list(values[chatbot] or []) if pairs else []  # with no real turn yet, the example goes
         try:
             settings, seed = read_settings(panel_values(knobs, values))
             turn = service.ChatTurn(current_model(request), text, pairs, settings, seed, raw=values[raw])

@@ -85,5 +85,7 @@ def compare_tab(current_model, first_prompt: str):
         return shown(*service.shared_step(trajs, step))
 
     inputs = {prompt, seed} | {c[k] for c in columns for k in ["on", "preset"] + COLUMN_KNOBS}
-    run_btn.click(run_all, inputs, [runs_state, slider, table, note] + plots + answers, api_visibility="private")
+    outputs = [runs_state, slider, table, note] + plots + answers
+    run_btn.click(run_all, inputs, outputs, api_visibility="private")
+    prompt.submit(run_all, inputs, outputs, api_visibility="private")  # Enter runs, as in the chat
     slider.release(show_shared, [runs_state, slider], plots + answers, api_visibility="private")

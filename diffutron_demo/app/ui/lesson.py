@@ -1,4 +1,5 @@
-"""The Lesson tab: guess, step by step, which masked position a recorded run commits next."""
+"""The Lesson tab: guess, step by step, which masked position a recorded run commits next, by
+clicking it in the canvas (or choosing its number, for keyboards and screen readers)."""
 
 from __future__ import annotations
 
@@ -10,50 +11,70 @@ from ...teach.lesson import Lesson
 from .. import service
 from ..gpu import on_gpu
 
+# A click on a pickable mask in the canvas is sent to the server as a click event with its position.
+PICK_JS = ("element.addEventListener('click', (e) => { const b = e.target.closest('[data-pick]'); "
+           "if (b) trigger('click', {pos: Number(b.dataset.pick)}); });")
 
-def lesson_tab(current_model, items: dict):
-    gr.Markdown("**Lesson / Ders.** At each step, guess which masked position the model commits next, then "
-                "see why. · Her adımda modelin sıradaki adımda hangi maskeli konumu dolduracağını tahmin edin.")
-    lesson_state = gr.State(None)
-    with gr.Row():
-        pick = gr.Dropdown(list(items), value=None, label="run to study (from the gallery)", scale=3)
-        lang = gr.Radio(["en", "tr"], value="en", label="language", scale=1)
-        start = gr.Button("Start lesson", variant="primary", scale=1)
-        contrast = gr.Button("Contrast: same prompt, left to right (block length 1)", scale=2)
-    question = gr.Markdown()
-    canvas = gr.HTML()
-    choice = gr.Radio([], label="your guess: answer position", interactive=True)
-    with gr.Row():
-        check = gr.Button("Check")
-        nxt = gr.Button("Next step")
-    feedback = gr.HTML()
-    score = gr.Markdown()
-    outputs = [lesson_state, question, canvas, choice, feedback, score]
 
-    def show(lesson: Lesson, note: str = "") -> dict:
-        at = len(lesson.traj.steps) if lesson.finished else lesson.step
-        return {lesson_state: lesson, question: lesson.prompt_text(),
-                canvas: canvas_html(lesson.traj, at, numbered=not lesson.finished),
-                choice: gr.Radio(lesson.choices(), value=None), feedback: note,
-                score: f"Score: {lesson.score} / {lesson.answered}"}
+def lesson_view(lesson: Lesson | None, note: str = "") -> dict:
+    """What the tab shows for a lesson at its current step, by name."""
+    if lesson is None:
+        return {"question": "", "canvas": "", "choices": [], "feedback": note, "score": ""}
+    at = len(lesson.traj.steps) if lesson.finished else lesson.step
+    return {"question": lesson.prompt_text(),
+            "canvas": canvas_html(lesson.traj, at, numbered=not lesson.finished, pickable=set(lesson.choices())),
+            "choices": lesson.choices(), "feedback": note, "score": f"Score: {lesson.score} / {lesson.answered}"}
 
-    def chosen(title) -> Trajectory:
-        if title not in items:
+
+class LessonTab:
+    def __init__(self, current_model, items: dict):
+        self.current_model, self.items = current_model, items
+        gr.Markdown("**Lesson / Ders.** At each step, click the masked position you think the model commits next, "
+                    "then see why. · Her adımda modelin sıradaki adımda dolduracağı maskeli konuma tıklayın.")
+        first = Lesson(Trajectory.load(next(iter(items.values())))) if items else None
+        start = lesson_view(first)
+        self.state = gr.State(first)
+        with gr.Row():
+            pick = gr.Dropdown(list(items), value=next(iter(items), None), label="run to study (from the gallery)",
+                               scale=3)
+            lang = gr.Radio(["en", "tr"], value="en", label="language", scale=1)
+            begin = gr.Button("Start lesson", variant="primary", scale=1)
+            contrast = gr.Button("Contrast: same prompt, left to right (block length 1)", scale=2)
+        self.question = gr.Markdown(start["question"])
+        self.canvas = gr.HTML(start["canvas"], js_on_load=PICK_JS)
+        with gr.Row():
+            self.choice = gr.Radio(start["choices"], scale=4, interactive=True,
+                                   label="your guess: answer position (or click a masked slot above)")
+            check, nxt = gr.Button("Check", scale=1), gr.Button("Next step", scale=1)
+        self.feedback, self.score = gr.HTML(), gr.Markdown(start["score"])
+        outputs = [self.state, self.question, self.canvas, self.choice, self.feedback, self.score]
+        begin.click(self.begin, [pick, lang], outputs, api_visibility="private")
+        contrast.click(on_gpu(self.left_to_right), [pick, lang], outputs, api_visibility="private")
+        check.click(self.guess, [self.state, self.choice], outputs, api_visibility="private")
+        self.canvas.click(self.clicked, self.state, outputs, api_visibility="private")
+        nxt.click(self.advance, self.state, outputs, api_visibility="private")
+
+    def show(self, lesson: Lesson, note: str = "") -> dict:
+        v = lesson_view(lesson, note)
+        return {self.state: lesson, self.question: v["question"], self.canvas: v["canvas"],
+                self.choice: gr.Radio(v["choices"], value=None), self.feedback: v["feedback"], self.score: v["score"]}
+
+    def chosen(self, title) -> Trajectory:
+        if title not in self.items:
             raise gr.Error("Pick a recorded run first.")
-        return Trajectory.load(items[title])
+        return Trajectory.load(self.items[title])
 
-    def begin(title, language):
-        return show(Lesson(chosen(title), lang=language))
+    def begin(self, title, language):
+        return self.show(Lesson(self.chosen(title), lang=language))
 
-    @on_gpu
-    def left_to_right(title, language, request: gr.Request):
+    def left_to_right(self, title, language, request: gr.Request):
         try:
-            traj = service.left_to_right(current_model(request), chosen(title))
+            traj = service.left_to_right(self.current_model(request), self.chosen(title))
         except service.ModelMismatch as exc:
             raise gr.Error(str(exc)) from None
-        return show(Lesson(traj, lang=language), "Contrast run: block length 1 writes strictly left to right.")
+        return self.show(Lesson(traj, lang=language), "Contrast run: block length 1 writes strictly left to right.")
 
-    def guess(lesson, pos):
+    def guess(self, lesson, pos):
         if lesson is None:
             raise gr.Error("Start a lesson first.")
         if pos is None:
@@ -62,17 +83,23 @@ def lesson_tab(current_model, items: dict):
             _, note = lesson.guess(int(pos))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        return {lesson_state: lesson, canvas: canvas_html(lesson.traj, lesson.step + 1),
-                feedback: note + why_html(lesson.traj, lesson.step + 1),
-                score: f"Score: {lesson.score} / {lesson.answered}"}
+        return {self.state: lesson, self.canvas: canvas_html(lesson.traj, lesson.step + 1),
+                self.feedback: note + why_html(lesson.traj, lesson.step + 1),
+                self.score: f"Score: {lesson.score} / {lesson.answered}"}
 
-    def advance(lesson):
+    def clicked(self, lesson, event: gr.EventData):
+        try:
+            pos = event.pos
+        except (AttributeError, TypeError):  # a click that carried no position
+            pos = None
+        return self.guess(lesson, pos)
+
+    def advance(self, lesson):
         if lesson is None:
             raise gr.Error("Start a lesson first.")
         lesson.next()
-        return show(lesson)
+        return self.show(lesson)
 
-    start.click(begin, [pick, lang], outputs, api_visibility="private")
-    contrast.click(left_to_right, [pick, lang], outputs, api_visibility="private")
-    check.click(guess, [lesson_state, choice], outputs, api_visibility="private")
-    nxt.click(advance, lesson_state, outputs, api_visibility="private")
+
+def lesson_tab(current_model, items: dict) -> LessonTab:
+    return LessonTab(current_model, items)

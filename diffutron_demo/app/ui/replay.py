@@ -32,9 +32,10 @@ def replay_tab(current_model):
 def gallery_tab(current_model, items: dict):
     gr.Markdown("Recorded runs that play at once, with no model and no queue. Pick one, then press ▶ Play; "
                 "switch to the word view to see whole Turkish words fill in.")
-    traj_state = gr.State(None)
-    pick = gr.Dropdown(list(items), value=None, label="recorded run")
-    viewer = Viewer(traj_state, current_model)
+    first = Trajectory.load(next(iter(items.values()))) if items else None
+    traj_state = gr.State(first)
+    pick = gr.Dropdown(list(items), value=next(iter(items), None), label="recorded run")
+    viewer = Viewer(traj_state, current_model, run_panels(first) if first is not None else None)
 
     def load(title):
         if title not in items:

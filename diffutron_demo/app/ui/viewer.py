@@ -23,23 +23,27 @@ BRANCH_CHANGES = ("temperature", "remasking", "block_length")
 
 
 class Viewer:
-    def __init__(self, traj_state: gr.State, current_model=None):
+    """`initial` (a recorded run's panels) is what the viewer shows before anything is chosen or run."""
+
+    def __init__(self, traj_state: gr.State, current_model=None, initial: RunPanels | None = None):
         self.state = traj_state
         self.view = gr.Radio(list(VIEWS), value="tokens", label="view",
                              info="Words: pieces merged (ev+ler+imiz+den); a word is as sure as its least sure piece.")
-        self.heatmap = gr.Plot(label="Denoising trajectory: rows = answer positions, columns = steps")
+        self.heatmap = gr.Plot(initial and initial.heatmap,
+                               label="Denoising trajectory: rows = answer positions, columns = steps")
         with gr.Row():
             self.play = gr.Button("▶ Play", size="sm", scale=0, min_width=90)
-            self.slider = gr.Slider(0, 1, value=0, step=1, label="step", interactive=True, scale=8)
-        self.canvas = gr.HTML(label="canvas at this step")
+            steps = initial.steps if initial else 0
+            self.slider = gr.Slider(0, max(steps, 1), value=steps, step=1, label="step", interactive=True, scale=8)
+        self.canvas = gr.HTML(initial and initial.canvas, label="canvas at this step")
         with gr.Accordion("Why this step", open=True):
-            self.why = gr.HTML()
+            self.why = gr.HTML(initial and initial.why)
         with gr.Accordion("A position's history", open=False):
             self.position = gr.Number(0, label="answer position (row number on the heatmap)", precision=0, minimum=0)
-            self.history = gr.HTML()
+            self.history = gr.HTML(initial and initial.history)
         with gr.Accordion("How left-to-right was it?", open=False):
-            self.order = gr.HTML()
-            self.chart = gr.Plot(label="per step: mean confidence and tokens committed")
+            self.order = gr.HTML(initial and initial.order)
+            self.chart = gr.Plot(initial and initial.chart, label="per step: mean confidence and tokens committed")
         if current_model is not None:
             self._branch_panel(current_model)
         with gr.Accordion("Download / export", open=False):

@@ -1,0 +1,63 @@
+"""The header: one line that says which model runs, on what, exact or approximate; under it, the
+visitor's own model choice. Each visitor's banner, picker and answers agree (app/sessions.py)."""
+
+from __future__ import annotations
+
+import html
+import os
+
+import gradio as gr
+
+from ..manager import ModelManager, Served
+from ..sessions import Sessions
+
+MODEL_HELP = ("Your choice is yours alone: other visitors keep theirs. int8 quantizes the linear layers: faster "
+              "on a CPU, but approximate, so answers differ from the exact path's (the README's Benchmark section "
+              "has the measured agreement; the small demo model always runs exact).")
+
+
+def model_choice_locked() -> bool:
+    """Locked on a Space (SPACE_ID set) unless the owner sets DIFFUTRON_LOCK_MODEL=0; anywhere
+    DIFFUTRON_LOCK_MODEL=1 locks it."""
+    setting = os.environ.get("DIFFUTRON_LOCK_MODEL", "").strip().lower()
+    if setting:
+        return setting in ("1", "true", "yes", "on")
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def banner_html(now: Served) -> str:
+    text = html.escape(now.banner)
+    return f'<div class="dd-banner">{text}</div>' if now.is_demo else f'<div class="dd-model">{text}</div>'
+
+
+def model_header(demo: gr.Blocks, manager: ModelManager, sessions: Sessions) -> None:
+    locked = model_choice_locked()
+    default = manager.serve()
+    banner = gr.HTML(banner_html(default), elem_classes=["dd-header"])  # each visitor's, on arrival
+    with gr.Accordion("Model and speed", open=False):
+        with gr.Row():
+            picker = gr.Dropdown(manager.choices(), value=default.label, label="model", min_width=320,
+                                 interactive=not locked)
+            int8 = gr.Checkbox(manager.int8, label="int8 on CPU (faster, approximate)", interactive=not locked)
+        why = gr.Markdown(html.escape(default.detail))
+        gr.Markdown(MODEL_HELP + (" The host has locked the model on this page." if locked else ""))
+
+    def shown(now: Served) -> dict:
+        return {banner: banner_html(now), picker: now.label, why: html.escape(now.detail)}
+
+    def arrive(request: gr.Request):
+        session = sessions.get(request.session_hash)
+        return {**shown(manager.serve(session.model, session.int8)),
+                int8: manager.int8 if session.int8 is None else session.int8}
+
+    def switch(name, quantized, request: gr.Request):
+        session = sessions.get(request.session_hash)
+        if not locked:
+            session.model, session.int8 = name, bool(quantized)
+        now = manager.serve(session.model, session.int8, retry=not locked)
+        session.model = now.label  # a fallback shows as what it is: the demo model
+        return shown(now)
+
+    demo.load(arrive, None, [banner, picker, why, int8], api_visibility="private")
+    picker.input(switch, [picker, int8], [banner, picker, why], api_visibility="private")
+    int8.input(switch, [picker, int8], [banner, picker, why], api_visibility="private")
