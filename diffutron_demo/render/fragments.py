@@ -110,8 +110,9 @@ def why_html(traj: Trajectory, step: int) -> str:
     if record.forced:
         forced = (f'<div class="dd-forced">Forced: {len(record.forced)} positions were overwritten '
                   f'({esc(", ".join(sorted({e.kind for e in record.forced})))}): not a remasking decision.</div>')
-    return (head + f'<table class="dd-table"><tr><th>rank</th><th>pos</th><th>proposal</th><th>confidence</th>'
-            f"{score_head}<th></th><th>next best</th></tr>" + "".join(rows) + "</table>" + more + forced)
+    return (head + f'<div class="dd-scroll"><table class="dd-table"><tr><th>rank</th><th>pos</th><th>proposal</th>'
+            f"<th>confidence</th>{score_head}<th></th><th>next best</th></tr>" + "".join(rows) + "</table></div>"
+            + more + forced)
 
 
 def _score_column(record):
@@ -155,8 +156,8 @@ def history_html(traj: Trajectory, answer_pos: int) -> str:
         f"<td>{'✔' if r['committed'] else ''}{' (forced)' if r.get('forced') else ''}</td></tr>"
         for r in rows
     )
-    return ('<table class="dd-table"><tr><th>step</th><th>proposal</th><th>confidence</th><th>rank</th>'
-            f"<th>committed</th></tr>{body}</table>")
+    return ('<div class="dd-scroll"><table class="dd-table"><tr><th>step</th><th>proposal</th><th>confidence</th>'
+            f"<th>rank</th><th>committed</th></tr>{body}</table></div>")
 
 
 def context_bar_html(history_tokens: int, question_tokens: int, answer_tokens: int, window: int,

@@ -11,7 +11,8 @@ CSS = f"""
 .dd-now{{box-shadow:0 0 0 2px {palette.NOW}}}
 .dd-caption{{font-size:12px;opacity:.8;margin-bottom:4px}}
 .dd-rule{{margin:4px 0}}
-.dd-table{{font-size:13px;border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}}
+.dd-scroll{{overflow-x:auto;max-width:100%}}
+.dd-table{{font-size:13px;border-collapse:collapse}}
 .dd-table td,.dd-table th{{padding:2px 8px;border-bottom:1px solid {palette.MUTED};text-align:left}}
 .dd-cut td{{border-bottom:3px solid {palette.NOW}}}
 .dd-forced{{color:{palette.FORCED};margin-top:6px}}
