@@ -118,9 +118,16 @@ def _check_range(name: str, value, spec: Knob) -> None:
     if not math.isfinite(value):
         raise SettingsError(name, f"{label(name)} must be a finite number, not {value}.")
     if not spec.low <= value <= spec.high:
-        raise SettingsError(name, f"{label(name)} must be between {spec.low:g} and {spec.high:g} (got {value:g}).")
+        raise SettingsError(name, f"{label(name)} must be between {spec.low:g} and {spec.high:g} "
+                                  f"(got {_shown(value)}).")
     if spec.open_low and value <= spec.low:
         raise SettingsError(name, f"{label(name)} must be above {spec.low:g}.")
+
+
+def _shown(value) -> str:
+    """A number as short as it reads, but not rounded onto a limit: 10.000001 is not "10"."""
+    text = f"{value:g}"
+    return text if float(text) == value else repr(value)
 
 
 def check_fits(prompt_tokens: int, max_new_tokens: int, context_window: int) -> None:

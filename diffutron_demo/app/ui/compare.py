@@ -46,7 +46,7 @@ def column_settings(columns: list[dict], values: dict) -> tuple[list[SamplerSett
 def compare_tab(current_model, first_prompt: str):
     with gr.Row():
         prompt = gr.Textbox(first_prompt, label="Prompt (the same for every column)", scale=6)
-        seed = gr.Number(0, label="seed", precision=0, minimum=0, scale=1)
+        seed = gr.Number(0, label="seed", scale=1)  # check_seed says the range
         run_btn = gr.Button("Run all", variant="primary", scale=1)
     with gr.Row():
         columns = []

@@ -25,8 +25,9 @@ def control(name: str, value, *, compact: bool = False, label: str | None = None
     if kind == "bool":
         return gr.Checkbox(value, label=text, info=info)
     if kind == "int" or compact:
-        return gr.Number(value, label=text, info=info, precision=0 if kind == "int" else None,
-                         minimum=k.low, maximum=k.high)
+        # No minimum, maximum or precision: Gradio would refuse or round a typed number in its own
+        # words first; the settings refuse it with their sentence, the CLI's and the API's.
+        return gr.Number(value, label=text, info=info)
     low = k.low + k.step if k.open_low else k.low  # a slider can't show "above 0": start one step up
     return gr.Slider(low, k.high, value=value, step=k.step, label=text, info=info)
 
@@ -41,7 +42,7 @@ def settings_panel() -> dict:
             for name in row:
                 c[name] = control(name, getattr(start, name))
             if row is ROWS[-1]:
-                c["seed"] = gr.Number(0, label="seed", precision=0, minimum=0, info=SEED_HELP)
+                c["seed"] = gr.Number(0, label="seed", info=SEED_HELP)  # check_seed says the range
     c["error"] = gr.Markdown(elem_classes=["dd-settings-error"])
     follow_preset(c["preset"], c, list(KNOBS))
     return c
