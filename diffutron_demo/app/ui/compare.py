@@ -24,7 +24,7 @@ def _column(i: int) -> dict:
     for name in COLUMN_KNOBS:
         col[name] = control(name, getattr(start, name), compact=True)
     follow_preset(col["preset"], col, COLUMN_KNOBS)
-    col["plot"] = gr.Plot(label=f"column {i + 1}")
+    col["plot"] = gr.Plot(label=f"column {i + 1}", show_label=False)  # the figure's title names the column
     col["answer"] = gr.HTML()
     return col
 
@@ -41,6 +41,11 @@ def column_settings(columns: list[dict], values: dict) -> tuple[list[SamplerSett
     if not 2 <= len(chosen) <= COLUMNS:
         raise SettingsError("on", f"Tick 2 to {COLUMNS} columns to compare.")
     return chosen, labels
+
+
+def table_value(rows: list[dict]) -> dict:
+    """Rows of figures as the Dataframe takes them: headers and a list of lists."""
+    return {"headers": list(rows[0]) if rows else [], "data": [list(r.values()) for r in rows]}
 
 
 def compare_tab(current_model, first_prompt: str):
@@ -78,7 +83,8 @@ def compare_tab(current_model, first_prompt: str):
             update = {runs_state: frame.trajs, **shown(frame.heatmaps, frame.answers), note: "running…"}
             if frame.done:
                 update.update({slider: gr.Slider(0, max(frame.steps, 1), value=frame.steps, step=1),
-                               table: frame.rows, note: "Answers: words that differ from column 1 are highlighted."})
+                               table: table_value(frame.rows),
+                               note: "Answers: words that differ from column 1 are highlighted."})
             yield update
 
     def show_shared(trajs, step):

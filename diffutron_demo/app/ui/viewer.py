@@ -16,7 +16,6 @@ from ...render.panels import VIEWS, RunPanels, step_panels
 from ...settings import KNOBS, SettingsError
 from .. import service
 from ..gpu import on_gpu
-from .controls import control
 
 PLAY_FRAMES = 64  # Play shows at most this many steps of a long run
 BRANCH_CHANGES = ("temperature", "remasking", "block_length")
@@ -99,7 +98,7 @@ class Viewer:
                 at = gr.Number(0, label="branch from step", precision=0, minimum=0)
                 changes = {n: _same_or(n) for n in BRANCH_CHANGES}
             with gr.Row():
-                pin_pos = gr.Number(None, label="pin at answer position (optional)", precision=0)
+                pin_pos = gr.Number(0, label="pin at answer position", precision=0)
                 pin_text = gr.Textbox(label="pinned text (its tokens fill from that position)")
                 go_btn = gr.Button("Branch", variant="primary")
             plot, note = gr.Plot(label="the branch"), gr.HTML()
@@ -122,11 +121,12 @@ class Viewer:
 
 
 def _same_or(name: str):
-    """A branch control for one setting, empty = keep the run's value."""
+    """A branch control for one setting, empty = keep the run's value. A text box, since an empty
+    number box still sends 0; the settings read the text (and name a bad value) as everywhere."""
     label = f"{name.replace('_', ' ')} (empty = same)"
     if KNOBS[name].choices:
         return gr.Dropdown([""] + list(KNOBS[name].choices), value="", label=label)
-    return control(name, None, compact=True, label=label)
+    return gr.Textbox("", label=label, placeholder="same as the run")
 
 
 def export(traj):
