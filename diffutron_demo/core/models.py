@@ -17,6 +17,11 @@ class ModelLoadError(RuntimeError):
     """The model can't be had; the message is one sentence that says what to do."""
 
 
+class CompileCheckError(ModelLoadError):
+    """strict compile check: a compiled graph disagreed with the eager pass at load. The app refuses
+    to start rather than fall back to the demo model."""
+
+
 @dataclass
 class LoadedModel:
     model: object  # a transformers masked LM, in eval mode
@@ -97,17 +102,25 @@ def load_model(
     context_window: int | None = None,
     int8: bool = False,
     compile: bool = False,
+    compile_check: str = "warn",
+    max_graphs: int | None = None,
 ) -> LoadedModel:
     """Load a hub id or local folder through AutoModelForMaskedLM / AutoTokenizer.
 
     `int8` (CPU only) quantizes the linear layers dynamically: faster, approximate numerics.
     `compile` pads canvases to a few bucket lengths and torch.compiles the encoder per bucket
-    (CUDA graphs on a GPU; see encoder.py); shapes compile on first use."""
+    (CUDA graphs on a GPU; see encoder.py); shapes compile on first use, each checked against the
+    eager pass then (`compile_check` "warn"; "off" skips the check). "strict" compiles and checks the
+    app's shapes here (rows 1 and 2 at every bucket) and raises CompileCheckError if one disagrees;
+    a shape first met later that disagrees turns the compiled path off. `max_graphs` caps the graphs
+    kept (default compile_guard.MAX_GRAPHS); shapes past it run eager."""
     import torch
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
     if int8 and compile:
         raise ModelLoadError("int8 (CPU) and compile (GPU) are separate fast paths: pick one.")
+    if compile_check not in ("off", "warn", "strict"):
+        raise ModelLoadError(f"Unknown compile check '{compile_check}': use off, warn or strict.")
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     is_local = Path(name_or_path).expanduser().exists()
@@ -159,10 +172,7 @@ def load_model(
         label = "int8 (dynamic, approximate)"
     encoder = None
     if compile:
-        from .encoder import BucketedEncoder
-
-        encoder = BucketedEncoder(model, pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
-                                  else tokenizer.eos_token_id)
+        encoder = _compiled_encoder(model, tokenizer, compile_check, max_graphs)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -173,6 +183,21 @@ def load_model(
         context_window=context_window_of(config, tokenizer, context_window),
         encoder=encoder,
     )
+
+
+def _compiled_encoder(model, tokenizer, compile_check: str, max_graphs: int | None):
+    from .compile_guard import MAX_GRAPHS, STRICT_WARM_UP_ROWS, CompileCheckFailed
+    from .encoder import BucketedEncoder
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    encoder = BucketedEncoder(model, pad_id=pad_id, compile_check=compile_check,
+                              max_graphs=MAX_GRAPHS if max_graphs is None else max_graphs)
+    if compile_check == "strict":
+        try:
+            encoder.warm_up(rows=STRICT_WARM_UP_ROWS)
+        except CompileCheckFailed as exc:
+            raise CompileCheckError(str(exc)) from exc
+    return encoder
 
 
 def _explain(name: str, is_local: bool, exc: Exception, what: str = "model") -> str:
