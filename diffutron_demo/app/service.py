@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.chat import Prompt, build_prompt
-from ..core.models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model, pick_device
+from ..core.models import (DEFAULT_MODEL, KNOWN_MODELS, CompileCheckError, LoadedModel, ModelLoadError, load_model,
+                           pick_device)
 from ..core.sampler import Run
 from ..settings import SamplerSettings
 
@@ -50,6 +51,7 @@ class ModelManager:
     dtype: str = "auto"
     int8: bool = False  # CPU only: faster, approximate; named in the banner
     compile: bool = False  # CUDA only (not ZeroGPU): bucketed, compiled encoder (encoder.py)
+    compile_check: str = "warn"  # off | warn | strict: each compiled graph against eager (compile_guard.py)
     lm: LoadedModel | None = None
     banner: str = ""
     is_demo: bool = False
@@ -79,14 +81,23 @@ class ModelManager:
                 device = pick_device(self.device)
                 self.lm = load_model(source, device=self.device, dtype=self.dtype,
                                      int8=self.int8 and device == "cpu",
-                                     compile=self.compile and device.startswith("cuda"))
+                                     compile=self.compile and device.startswith("cuda"),
+                                     compile_check=self.compile_check)
                 self.is_demo = False
                 fast = f", {self.lm.encoder.label} encoder" if self.lm.encoder is not None else ""
                 self.banner = (f"Model: {shown} ({self.lm.device}, {self.lm.dtype}{fast}, "
                                f"{self.lm.context_window}-token window).")
+            except CompileCheckError:
+                raise  # strict: refuse to serve rather than fall back
             except ModelLoadError as exc:
                 self._load_demo(f"{str(exc).replace(source, shown)} ")
             return self.banner
+
+    @property
+    def banner_now(self) -> str:
+        """The banner, plus what the compiled encoder's check found since (graphs check on first use)."""
+        note = getattr(self.lm.encoder, "verdict_note", None) if self.lm is not None else None
+        return f"{self.banner} {note()}".strip() if note else self.banner
 
     def _load_demo(self, reason: str) -> None:
         # Exact always: int8 buys nothing on a model this small and would change its answers.

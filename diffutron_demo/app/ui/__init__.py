@@ -637,10 +637,12 @@ def build_app(manager: ModelManager) -> gr.Blocks:
 
         picker.change(switch, [picker, int8], banner, api_visibility="private")
         int8.change(switch, [picker, int8], banner, api_visibility="private")
+        # The compiled encoder checks each graph on first use: a page load shows what it found.
+        demo.load(lambda: _banner(manager), None, banner, api_visibility="private")
         demo.unload(_forget_session)
     return demo
 
 
 def _banner(manager: ModelManager) -> str:
-    return f'<div class="dd-banner">{html.escape(manager.banner)}</div>' if manager.is_demo else \
-        f"<div>{html.escape(manager.banner)}</div>"
+    return f'<div class="dd-banner">{html.escape(manager.banner_now)}</div>' if manager.is_demo else \
+        f"<div>{html.escape(manager.banner_now)}</div>"
