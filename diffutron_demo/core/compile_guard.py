@@ -69,7 +69,7 @@ class GraphReport:
     bucket: int
     verdict: str = "unchecked"  # ok | rejected | unchecked (check off) | over cap (runs eager) | failed | checking
     compile_s: float | None = None  # first compiled call: trace, compile, one run
-    capture_s: float | None = None  # second call: the CUDA-graph capture (a plain run off CUDA)
+    capture_s: float | None = None  # the next two calls: the CUDA-graph capture and a replay (plain runs off CUDA)
     check_s: float | None = None  # the check alone: a replay on the real input, the eager pass, compare
     memory_mb: float | None = None  # CUDA memory reserved by compile + capture; None off CUDA
     rel_error: float | None = None
