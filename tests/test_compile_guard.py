@@ -244,6 +244,42 @@ def test_workers_meeting_a_new_shape_together_never_get_an_unchecked_graph(model
     assert report.verdict == "rejected" and report.uses == 4 and compiler.calls == 5  # one check's 5 passes
 
 
+def test_one_call_at_a_time_runs_the_compiled_graphs(models):
+    """CUDA graphs reuse their buffers on every replay: workers take turns (the encoder's lock)."""
+    lm = models[0]
+    in_flight, most = [0], [0]
+
+    def exclusive(forward):
+        def slow(ids, mask):
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+            time.sleep(0.005)  # widens the window in which another worker could overlap
+            try:
+                return forward(ids, mask)
+            finally:
+                in_flight[0] -= 1
+        return slow
+
+    enc, compiler = encoder(lm, exclusive)
+    inputs = [ids_of(1, 28 + i, i) for i in range(4)]  # one shape: rows 1 x bucket 32
+    call(enc, inputs[0])
+    errors = []
+
+    def work(x):
+        for _ in range(5):
+            out = call(enc, x)
+            if not torch.allclose(out, eager(lm, x), atol=1e-5):
+                errors.append(x.shape)
+
+    threads = [threading.Thread(target=work, args=(x,)) for x in inputs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert compiler.calls == 5 + 20 and not errors
+    assert most[0] == 1
+
+
 def test_the_banner_names_a_graph_the_check_turned_off(models):
     from diffutron_demo.app.service import ModelManager
     from diffutron_demo.app.ui import _banner
