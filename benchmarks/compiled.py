@@ -3,6 +3,7 @@ times, memory per graph, seconds per answer, and tokens against the eager path o
 
     python -m benchmarks.generate --smoke --compile --no-reference   # a CPU: inductor, no CUDA graphs
     python -m benchmarks.generate --device cuda --compile            # a GPU (benchmarks/gpu_check.sh)
+    python -m benchmarks.compiled --dtype bfloat16 --rows 1,2        # only the check, per graph, no timing
 
 Every part prints as it goes and a failing part prints one line, so a run cut short by a timeout
 still shows what came before. The planted faults (wrong compiled forwards, nothing compiled)
@@ -11,8 +12,10 @@ show on the real model and dtype that the check catches what it is meant to catc
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import statistics
+import sys
 import time
 
 import torch
@@ -198,3 +201,34 @@ def planted_faults(lm, bucket: int) -> bool:
             f"(tolerance {report.tolerance:.0e}), other padding moved it {report.pad_shift:.1e}, top-1 beyond "
             f"a near-tie at {report.top1_beyond_tie}/{report.positions}")
     return as_expected
+
+
+def main(argv=None) -> int:
+    """Only the check: compile and check some graphs of the benchmark's checkpoint, then the planted
+    faults. Exit 1 if a graph was rejected or a planted fault got the wrong verdict."""
+    parser = argparse.ArgumentParser(description="the compiled encoder's check against eager, per graph")
+    parser.add_argument("--smoke", action="store_true", help="tiny checkpoint")
+    parser.add_argument("--checkpoint", help="an existing folder (default: build a random one)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rows", default="1", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--buckets", default="128", help="comma-separated bucket lengths (default: %(default)s)")
+    args = parser.parse_args(argv)
+    from .generate import build_lm
+
+    torch.set_num_threads(args.threads)
+    folder, lm = build_lm(args)
+    enc = BucketedEncoder(lm.model, lm.pad_id)
+    fast = dataclasses.replace(lm, encoder=enc)
+    buckets = [int(b) for b in args.buckets.split(",")]
+    say(f"model {folder} on {lm.device}/{lm.dtype}: {enc.label}")
+    guarded("warm-up", lambda: enc.warm_up(rows=[int(r) for r in args.rows.split(",")], lengths=buckets))
+    guarded("graphs", lambda: print_graphs(fast, set()))
+    planted_ok = guarded("planted faults", lambda: planted_faults(lm, enc.bucket_for(buckets[0])))
+    agreed = all(r.verdict == "ok" for r in enc.graphs.values()) and not enc.failed
+    return 0 if planted_ok and agreed and enc.graphs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

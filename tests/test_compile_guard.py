@@ -280,6 +280,30 @@ def test_one_call_at_a_time_runs_the_compiled_graphs(models):
     assert most[0] == 1
 
 
+def test_the_banner_does_not_wait_for_a_compile_in_progress(models):
+    lm = models[0]
+    entered, release = threading.Event(), threading.Event()
+
+    def blocking(forward):
+        def wait(ids, mask):
+            entered.set()
+            release.wait()
+            return forward(ids, mask)
+        return wait
+
+    enc, _ = encoder(lm, blocking)
+    worker = threading.Thread(target=call, args=(enc, ids_of(1, 40)))
+    worker.start()
+    entered.wait()  # the worker holds the lock, "compiling"
+    notes = []
+    reader = threading.Thread(target=lambda: notes.append((enc.verdict_note(), enc.report_lines())))
+    reader.start()
+    reader.join(timeout=30)  # a hang guard, not a timing: with the lock it would wait for `release`
+    release.set()
+    worker.join()
+    assert notes and notes[0][0] == "" and notes[0][1][0].startswith("rows 1 x bucket 64: checking")
+
+
 def test_the_banner_names_a_graph_the_check_turned_off(models):
     from diffutron_demo.app.service import ModelManager
     from diffutron_demo.app.ui import _banner

@@ -99,7 +99,8 @@ class BucketedEncoder:
 
     def verdict_note(self) -> str:
         """For the banner: the graphs the check turned off, in one sentence ("" when none)."""
-        rejected = [r for r in self.graphs.values() if r.verdict == "rejected"]
+        # a snapshot, without the lock: a page load must not wait for a compile in progress
+        rejected = [r for r in list(self.graphs.values()) if r.verdict == "rejected"]
         if not rejected:
             return ""
         shapes = ", ".join(r.shape for r in rejected)
@@ -111,8 +112,7 @@ class BucketedEncoder:
 
     def report_lines(self) -> list[str]:
         """One line per graph: verdict, compile / capture / check seconds, memory, uses."""
-        with self._lock:
-            return [r.line() for r in self.graphs.values()]
+        return [r.line() for r in list(self.graphs.values())]
 
     @property
     def _vocab(self) -> int:

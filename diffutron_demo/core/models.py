@@ -109,11 +109,9 @@ def load_model(
 
     `int8` (CPU only) quantizes the linear layers dynamically: faster, approximate numerics.
     `compile` pads canvases to a few bucket lengths and torch.compiles the encoder per bucket
-    (CUDA graphs on a GPU; see encoder.py); shapes compile on first use, each checked against the
-    eager pass then (`compile_check` "warn"; "off" skips the check). "strict" compiles and checks the
-    app's shapes here (rows 1 and 2 at every bucket) and raises CompileCheckError if one disagrees;
-    a shape first met later that disagrees turns the compiled path off. `max_graphs` caps the graphs
-    kept (default compile_guard.MAX_GRAPHS); shapes past it run eager."""
+    (CUDA graphs on a GPU; see encoder.py); shapes compile on first use, checked against eager then
+    (`compile_check`, see compile_guard.py; "strict" checks rows 1 and 2 at every bucket here and
+    raises CompileCheckError if one disagrees). `max_graphs` caps the graphs kept."""
     import torch
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
