@@ -52,6 +52,8 @@ def compiled(lm, ids, card, repeats, check: str = "warn"):
     guarded("graphs", lambda: print_graphs(fast, timed))
     guarded("seconds per answer", lambda: per_answer(lm, fast, ids, card, repeats))
     guarded("agreement", lambda: token_agreement(lm, fast, card))
+    if enc.verdict_note():  # then "compiled" above ran those shapes eagerly
+        say(f"NOTE: {enc.verdict_note()}")
     planted_ok = guarded("planted faults", lambda: planted_faults(lm, bucket or enc.buckets[-1]))
     return fast, timed, bool(planted_ok)
 
