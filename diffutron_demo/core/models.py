@@ -117,7 +117,9 @@ def load_model(
 
     if int8 and compile:
         raise ModelLoadError("int8 (CPU) and compile (GPU) are separate fast paths: pick one.")
-    if compile_check not in ("off", "warn", "strict"):
+    from .compile_guard import CHECK_MODES
+
+    if compile_check not in CHECK_MODES:
         raise ModelLoadError(f"Unknown compile check '{compile_check}': use off, warn or strict.")
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
