@@ -4,6 +4,10 @@
     python -m benchmarks.generate --smoke         # tiny checkpoint: proves it runs (CI)
     python -m benchmarks.generate --history 999 --reference-repeats 1   # a long history filling the window
     python -m benchmarks.generate --device cuda --compile --compare --no-reference   # a GPU
+    python -m benchmarks.generate --smoke --compile --compile-check strict   # the compiled path's check, a CPU
+
+--compile reports per graph the check against eager (benchmarks/compiled.py), its costs apart,
+memory, steady-state passes, seconds per answer and tokens against eager over 20 prompts.
 
 The reference-style loop is tests/dllm_reference.py (dllm's algorithm: all-row logits, float64
 noise over the whole canvas and vocabulary). Runs on a GPU unchanged (--device cuda).
@@ -28,16 +32,10 @@ from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 
+from .common import AGREEMENT_PROMPTS, sync, time_ours
+from .compiled import compiled, guarded, print_graphs, say
+
 QUESTION = "Türkiye'nin başkenti neresidir? Kısaca açıkla."
-AGREEMENT_PROMPTS = [
-    "Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mısın?", "Yapay zekâ nedir?",
-    "İstanbul hakkında bilgi verir misin?", "Su kaç derecede kaynar?", "En sevdiğin kitap hangisi?",
-    "Bir dosya nasıl kaydedilir?", "Tabloya satır nasıl eklenir?", "Cumhuriyet ne zaman ilan edildi?",
-    "Ankara'nın nüfusu nedir?", "Bugün hava nasıl?", "Matematik neden önemlidir?",
-    "Bir mektup yazar mısın?", "Öğrenciler okulda ne öğrenir?", "Deniz neden mavidir?",
-    "Kitap okumanın faydaları nelerdir?", "Bir paragraf nasıl biçimlendirilir?", "Gençlere ne söylersin?",
-    "Tarih dersi neden önemlidir?", "Merhaba, nasılsın?",
-]
 FILLER = "Ankara, İç Anadolu Bölgesi'nde yer alır. "
 
 
@@ -45,31 +43,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def time_ours(lm, ids, settings, seed, record=True):
-    _sync(lm.device)
-    t0 = time.perf_counter()
-    run = Run(lm, ids, settings, seed, record=record)
-    traj = run.run_to_end()
-    _sync(lm.device)
-    return time.perf_counter() - t0, len(traj.steps), traj.final_ids
-
-
 def time_reference(lm, ids, settings, seed):
     from tests.dllm_reference import reference_generate
 
-    _sync(lm.device)
+    sync(lm.device)
     t0 = time.perf_counter()
     final, histories = reference_generate(
         lm.model, lm.tokenizer, ids, generator=torch.Generator().manual_seed(seed),
         **{k: getattr(settings, k) for k in ("steps", "max_new_tokens", "block_length", "temperature",
                                               "repetition_penalty", "remasking", "stochastic_transfer", "cfg_scale")},
     )
-    _sync(lm.device)
+    sync(lm.device)
     return time.perf_counter() - t0, len(histories) - 1, final
 
 
@@ -156,6 +140,8 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="also time the compiled, bucketed encoder (CUDA graphs on a GPU) and count its "
                              "token differences from the eager path over 20 prompts")
+    parser.add_argument("--compile-check", default="warn", choices=["off", "warn", "strict"],
+                        help="the compiled encoder's check against eager (strict: exit 1 if a graph fails it)")
     parser.add_argument("--compare", action="store_true", help="also time comparing 4 settings against one run")
     parser.add_argument("--agreement-model", default=None,
                         help="measure int8-vs-exact token agreement over 20 prompts on this checkpoint")
@@ -204,13 +190,9 @@ def main(argv=None) -> int:
     print()
     print(table(rows, card.max_new_tokens))
     print("\n".join(["", *overhead]))
-    if args.compile:
-        report, fast = compiled(lm, ids, card, repeats)
-        print(report)
-        if args.compare:
-            print(compare_cost(fast, ids, card, repeats) + " [compiled encoder]")
+    status = compiled_part(args, lm, ids, card, repeats) if args.compile else 0
     if args.compare:
-        print(compare_cost(lm, ids, card, repeats) + " [eager encoder]")
+        guarded("compare (eager)", lambda: say(compare_cost(lm, ids, card, repeats) + " [eager encoder]"))
     if args.int8:
         ref = {t: s for t, n, s, _ in rows if n == "reference-style loop"}
         del lm
@@ -226,6 +208,20 @@ def main(argv=None) -> int:
         print(agreement(args.agreement_model, card.with_changes(temperature=0.0)))
     print(f"\npeak RSS {peak_rss_mb():.0f} MB (whole process; median of {repeats} run(s) each"
           f"{', reference ' + str(ref_repeats) if not args.no_reference else ''})")
+    return status
+
+
+def compiled_part(args, lm, ids, card, repeats) -> int:
+    """The compiled encoder's report; with --compare, its 4-row graph too. 1 if strict and a graph
+    failed the check, or a planted fault was not caught."""
+    fast, timed, planted_ok = compiled(lm, ids, card, repeats, check=args.compile_check)
+    if args.compare:
+        guarded("compare (compiled)", lambda: say(compare_cost(fast, ids, card, repeats) + " [compiled encoder]"))
+        guarded("graphs", lambda: print_graphs(fast, timed))
+    enc = fast.encoder
+    if args.compile_check == "strict" and (enc.failed or enc.strict_off or not planted_ok):
+        say(f"strict compile check FAILED: {enc.failed or enc.strict_off or 'a planted fault got its verdict wrong'}")
+        return 1
     return 0
 
 
@@ -249,10 +245,10 @@ def compare_cost(lm, ids, card, repeats) -> str:
         return [Run(lm, ids, s, 0).run_to_end() for s in settings]
 
     def timed(fn):
-        _sync(lm.device)
+        sync(lm.device)
         t0 = time.perf_counter()
         fn()
-        _sync(lm.device)
+        sync(lm.device)
         return time.perf_counter() - t0
 
     if lm.device != "cpu" or lm.encoder is not None:
@@ -262,64 +258,6 @@ def compare_cost(lm, ids, card, repeats) -> str:
     apart = statistics.median(timed(one_by_one) for _ in range(repeats))
     return (f"\ncompare 4 settings (same prompt and seed): one run {single:.2f} s; batched {together:.2f} s "
             f"({together / single:.2f}x one run); one after another {apart:.2f} s ({apart / single:.2f}x)")
-
-
-def compiled(lm, ids, card, repeats):
-    """The bucketed, compiled encoder: first-call compile time, seconds per answer, and its tokens
-    against the eager path at temperature 0 over 20 prompts (differences counted, with the eager
-    run's confidence gap at the first step that differs: a near-tie in bf16 or a real change)."""
-    import dataclasses
-
-    from diffutron_demo.core.encoder import BucketedEncoder
-
-    fast = dataclasses.replace(lm, encoder=BucketedEncoder(lm.model, lm.pad_id))
-    bucket = fast.encoder.bucket_for(len(ids) + card.max_new_tokens)
-    compile_s = fast.encoder.warm_up(rows=(1,), lengths=[bucket] if bucket else None)
-    lines = [(f"\ncompiled encoder: {fast.encoder.label}; first call (compile + capture) for rows 1, "
-              f"bucket {bucket}: {compile_s:.1f} s")]
-    for temperature in (0.1, 0.0):
-        settings = card.with_changes(temperature=temperature)
-        eager_s = statistics.median(time_ours(lm, ids, settings, 0)[0] for _ in range(repeats))
-        fast_s = statistics.median(time_ours(fast, ids, settings, 0)[0] for _ in range(repeats))
-        lines.append(f"temp {temperature}: eager {eager_s:.3f} s/answer, compiled {fast_s:.3f} s/answer "
-                     f"({eager_s / fast_s:.1f}x)")
-    settings = card.with_changes(temperature=0.0)
-    differing, gaps, tokens_diff = 0, [], 0
-    for question in AGREEMENT_PROMPTS:
-        p = build_prompt(lm.tokenizer, question, max_new_tokens=settings.max_new_tokens,
-                         context_window=lm.context_window).ids
-        a, b = Run(lm, p, settings, 0).run_to_end(), Run(fast, p, settings, 0).run_to_end()
-        if a.final_ids == b.final_ids:
-            continue
-        differing += 1
-        tokens_diff += sum(x != y for x, y in zip(a.final_ids, b.final_ids))
-        gaps.append(first_divergence_gap(a, b))
-    if fast.encoder.failed:
-        lines.append(f"compile FAILED, eager fallback: {fast.encoder.failed}")
-    lines.append(f"temperature 0, {len(AGREEMENT_PROMPTS)} prompts: {len(AGREEMENT_PROMPTS) - differing} identical, "
-                 f"{differing} differ ({tokens_diff} tokens); eager confidence gap at the first differing step: "
-                 + (", ".join(f"{g:.2e}" for g in gaps) or "-"))
-    return "\n".join(lines), fast
-
-
-def first_divergence_gap(a, b) -> float:
-    """At the first step where the two runs commit differently: the smallest gap in the eager
-    run between a committed candidate's confidence and the best one left masked, or the top-2
-    probability gap of a position where the proposed tokens differ."""
-    for sa, sb in zip(a.steps, b.steps):
-        if sa.committed == sb.committed and \
-                [c.token for c in sa.candidates] == [c.token for c in sb.candidates]:
-            continue
-        cands = {c.pos: c for c in sa.candidates}
-        other = {c.pos: c for c in sb.candidates}
-        gaps = [c.top[0][1] - c.top[1][1] for p, c in cands.items()
-                if p in other and other[p].token != c.token and len(c.top) > 1]
-        chosen = [cands[p].conf for p in sa.committed if p in cands]
-        left = [c.conf for p, c in cands.items() if p not in sa.committed]
-        if chosen and left:
-            gaps.append(min(chosen) - max(left))
-        return min(gaps) if gaps else float("nan")
-    return float("nan")
 
 
 def agreement(folder: str, settings: SamplerSettings) -> str:

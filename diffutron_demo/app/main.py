@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..core.compile_guard import CHECK_MODES
+from ..core.models import DEFAULT_MODEL, ModelLoadError
 from ..render.styles import CSS
-from ..core.models import DEFAULT_MODEL
 from .manager import ModelManager
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="diffutron-demo: chat with and watch a masked diffusion LM")
@@ -18,10 +20,14 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--exact", action="store_true",
-                        help="CPU: keep fp32, the exact path (default on a CPU: int8, about 3x faster, approximate)")
+                        help="CPU: keep fp32, the exact path (default on a CPU: int8, faster and approximate)")
     parser.add_argument("--eager", action="store_true",
                         help="GPU: plain eager forward passes (default on a dedicated GPU: the encoder padded to "
-                             "a few lengths and compiled with CUDA graphs, about 10x faster)")
+                             "a few lengths and compiled with CUDA graphs, checked against eager)")
+    parser.add_argument("--compile-check", default="warn", choices=CHECK_MODES,
+                        help="GPU: check each compiled graph against the eager pass on first use; warn (default) "
+                             "serves a shape that disagrees eagerly and says so in the banner, strict refuses "
+                             "to start unless every shape a run uses agrees, off skips the check")
     return parser.parse_args(argv)
 
 
@@ -31,11 +37,12 @@ def zero_gpu() -> bool:
 
 
 def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto", int8: bool = False,
-           compile: bool = False):
+           compile: bool = False, compile_check: str = "warn"):
     """Load the model (or the demo fallback) and build the Blocks app with its queue."""
     from .ui import build_app
 
-    manager = ModelManager(requested=model, device=device, dtype=dtype, int8=int8, compile=compile)
+    manager = ModelManager(requested=model, device=device, dtype=dtype, int8=int8, compile=compile,
+                           compile_check=compile_check)
     print(manager.load(), flush=True)
     demo = build_app(manager)
     # One run at a time on a CPU (two cores are already busy); a GPU serves a few at once.
@@ -47,6 +54,9 @@ def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto"
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo = create(args.model, args.device, args.dtype, int8=not args.exact,
-                  compile=not args.eager and not zero_gpu())
+    try:
+        demo = create(args.model, args.device, args.dtype, int8=not args.exact,
+                      compile=not args.eager and not zero_gpu(), compile_check=args.compile_check)
+    except ModelLoadError as exc:  # --compile-check strict, or even the demo fallback failed
+        raise SystemExit(f"diffutron-demo: {exc}") from None
     demo.launch(server_name=args.host, server_port=args.port, css=CSS, max_file_size="20mb", share=False)

@@ -15,7 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.models import DEFAULT_MODEL, KNOWN_MODELS, LoadedModel, ModelLoadError, load_model, pick_device
+from ..core.models import (DEFAULT_MODEL, KNOWN_MODELS, CompileCheckError, LoadedModel, ModelLoadError, load_model,
+                           pick_device)
 
 DEMO_MODEL = "demo (bundled, offline)"
 BUNDLED_DEMO = Path(__file__).parents[1] / "demo_model"
@@ -50,15 +51,21 @@ class Served:
     is_demo: bool
     detail: str = ""  # for a fallback: why, and what the demo model is
 
+    def banner_now(self) -> str:
+        """The banner, plus what the compiled encoder's check has found since (graphs check on first use)."""
+        note = getattr(self.lm.encoder, "verdict_note", None)
+        return f"{self.banner} · {note()}" if note and note() else self.banner
+
 
 class ModelManager:
     """Loads models by label on demand and keeps the CAPACITY most recently used."""
 
     def __init__(self, requested: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto",
-                 int8: bool = False, compile: bool = False, capacity: int = CAPACITY):
+                 int8: bool = False, compile: bool = False, compile_check: str = "warn", capacity: int = CAPACITY):
         self.requested, self.device, self.dtype = requested, device, dtype
         self.int8 = int8  # the default choice; CPU only: faster, approximate
         self.compile = compile  # CUDA only (not ZeroGPU): bucketed, compiled encoder (core/encoder.py)
+        self.compile_check = compile_check  # off | warn | strict: each compiled graph against eager
         self.capacity = capacity
         self._served: OrderedDict[tuple[str, bool], Served] = OrderedDict()
         self._loading: dict[tuple[str, bool], threading.Lock] = {}
@@ -117,7 +124,9 @@ class ModelManager:
         try:
             device = pick_device(self.device)
             lm = load_model(source, device=self.device, dtype=self.dtype, int8=int8 and device == "cpu",
-                            compile=self.compile and device.startswith("cuda"))
+                            compile=self.compile and device.startswith("cuda"), compile_check=self.compile_check)
+        except CompileCheckError:
+            raise  # strict: refuse to serve rather than fall back
         except ModelLoadError as exc:
             return self._demo(label, str(exc).replace(source, label))
         return Served(lm, label, banner_line(label, lm), is_demo=False)

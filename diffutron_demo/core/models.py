@@ -17,6 +17,11 @@ class ModelLoadError(RuntimeError):
     """The model can't be had; the message is one sentence that says what to do."""
 
 
+class CompileCheckError(ModelLoadError):
+    """strict compile check: a compiled graph disagreed with the eager pass at load. The app refuses
+    to start rather than fall back to the demo model."""
+
+
 @dataclass
 class LoadedModel:
     model: object  # a transformers masked LM, in eval mode
@@ -97,74 +102,35 @@ def load_model(
     context_window: int | None = None,
     int8: bool = False,
     compile: bool = False,
+    compile_check: str = "warn",
+    max_graphs: int | None = None,
 ) -> LoadedModel:
     """Load a hub id or local folder through AutoModelForMaskedLM / AutoTokenizer.
 
     `int8` (CPU only) quantizes the linear layers dynamically: faster, approximate numerics.
     `compile` pads canvases to a few bucket lengths and torch.compiles the encoder per bucket
-    (CUDA graphs on a GPU; see encoder.py); shapes compile on first use."""
-    import torch
-    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
-
+    (CUDA graphs on a GPU; see encoder.py); shapes compile on first use, checked against eager then
+    (`compile_check`, see compile_guard.py; "strict" checks rows 1 and 2 at every bucket here and
+    raises CompileCheckError if one disagrees). `max_graphs` caps the graphs kept."""
     if int8 and compile:
         raise ModelLoadError("int8 (CPU) and compile (GPU) are separate fast paths: pick one.")
+    from .compile_guard import CHECK_MODES
+
+    if compile_check not in CHECK_MODES:
+        raise ModelLoadError(f"Unknown compile check '{compile_check}': use off, warn or strict.")
     device = pick_device(device)
-    torch_dtype = pick_dtype(dtype, device)
     is_local = Path(name_or_path).expanduser().exists()
-    where = "folder" if is_local else "model"
-    local_only = {} if is_local or _looks_like_path(name_or_path) else _offline_load(name_or_path)
-    try:
-        config = AutoConfig.from_pretrained(name_or_path, **local_only)
-    except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors...
-        raise ModelLoadError(_explain(name_or_path, is_local, exc)) from exc
-    try:
-        model, info = AutoModelForMaskedLM.from_pretrained(name_or_path, dtype=torch_dtype, output_loading_info=True,
-                                                           **local_only)
-    except ValueError as exc:
-        raise ModelLoadError(
-            f"The {where} '{name_or_path}' is a {getattr(config, 'model_type', 'unknown')} model without a "
-            f"masked-LM head: pick a masked diffusion LM such as {DEFAULT_MODEL}."
-        ) from exc
-    except (torch.OutOfMemoryError, MemoryError) as exc:
-        raise ModelLoadError(
-            f"Out of memory while loading '{name_or_path}' on {device}: free memory or try --device cpu."
-        ) from exc
-    except Exception as exc:
-        raise ModelLoadError(_explain(name_or_path, is_local, exc)) from exc
-    missing_head = [k for k in info.get("missing_keys", ()) if k.startswith(("head.", "decoder."))]
-    if missing_head:
-        # transformers fills a missing head with random weights and only logs it: refuse instead.
-        raise ModelLoadError(
-            f"The {where} '{name_or_path}' has no trained masked-LM head ({missing_head[0]} is missing): "
-            f"pick a masked diffusion LM such as {DEFAULT_MODEL}."
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **local_only)
-    except Exception as exc:
-        raise ModelLoadError(_explain(name_or_path, is_local, exc, what="tokenizer")) from exc
-    if tokenizer.mask_token_id is None:
-        raise ModelLoadError(
-            f"The tokenizer of '{name_or_path}' has no mask token, so it can't drive a masked diffusion LM."
-        )
-    if tokenizer.eos_token_id is None and tokenizer.pad_token_id is None:
-        raise ModelLoadError(f"The tokenizer of '{name_or_path}' has neither an eos nor a pad token.")
+    source = Source(name_or_path, is_local,
+                    {} if is_local or _looks_like_path(name_or_path) else _offline_load(name_or_path))
+    config, model = _load_weights(source, pick_dtype(dtype, device), device)
+    tokenizer = _load_tokenizer(source)
     model.to(device).eval()
-    label = str(torch_dtype).replace("torch.", "")
+    label = str(model.dtype).replace("torch.", "")
     if int8:
         if device != "cpu":
             raise ModelLoadError("int8 is a CPU option: on a GPU, bf16 is already fast.")
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # eager-mode quantization is deprecated but still works
-            torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        _quantize(model)
         label = "int8 (dynamic, approximate)"
-    encoder = None
-    if compile:
-        from .encoder import BucketedEncoder
-
-        encoder = BucketedEncoder(model, pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
-                                  else tokenizer.eos_token_id)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -173,8 +139,78 @@ def load_model(
         device=device,
         dtype=label,
         context_window=context_window_of(config, tokenizer, context_window),
-        encoder=encoder,
+        encoder=_compiled_encoder(model, tokenizer, compile_check, max_graphs) if compile else None,
     )
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # hub id or folder
+    is_local: bool
+    hub_options: dict  # {"local_files_only": True} when the hub can't be reached but the copy is cached
+
+    @property
+    def where(self) -> str:
+        return "folder" if self.is_local else "model"
+
+
+def _load_weights(source: Source, torch_dtype, device: str):
+    """(config, masked-LM model); every failure is a ModelLoadError that says what to do."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    name = source.name
+    try:
+        config = AutoConfig.from_pretrained(name, **source.hub_options)
+    except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors...
+        raise ModelLoadError(_explain(name, source.is_local, exc)) from exc
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(name, dtype=torch_dtype, output_loading_info=True,
+                                                           **source.hub_options)
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"The {source.where} '{name}' is a {getattr(config, 'model_type', 'unknown')} model without a "
+            f"masked-LM head: pick a masked diffusion LM such as {DEFAULT_MODEL}."
+        ) from exc
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise ModelLoadError(f"Out of memory while loading '{name}' on {device}: free memory or try --device cpu.") \
+            from exc
+    except Exception as exc:
+        raise ModelLoadError(_explain(name, source.is_local, exc)) from exc
+    missing_head = [k for k in info.get("missing_keys", ()) if k.startswith(("head.", "decoder."))]
+    if missing_head:
+        # transformers fills a missing head with random weights and only logs it: refuse instead.
+        raise ModelLoadError(
+            f"The {source.where} '{name}' has no trained masked-LM head ({missing_head[0]} is missing): "
+            f"pick a masked diffusion LM such as {DEFAULT_MODEL}."
+        )
+    return config, model
+
+
+def _load_tokenizer(source: Source):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.name, **source.hub_options)
+    except Exception as exc:
+        raise ModelLoadError(_explain(source.name, source.is_local, exc, what="tokenizer")) from exc
+    if tokenizer.mask_token_id is None:
+        raise ModelLoadError(
+            f"The tokenizer of '{source.name}' has no mask token, so it can't drive a masked diffusion LM."
+        )
+    if tokenizer.eos_token_id is None and tokenizer.pad_token_id is None:
+        raise ModelLoadError(f"The tokenizer of '{source.name}' has neither an eos nor a pad token.")
+    return tokenizer
+
+
+def _quantize(model) -> None:
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # eager-mode quantization is deprecated but still works
+        torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def _looks_like_path(name: str) -> bool:
@@ -196,6 +232,21 @@ def _offline_load(repo_id: str) -> dict:
         return {"local_files_only": True}
     raise ModelLoadError(f"Could not load '{repo_id}': the Hugging Face hub is unreachable ({reason}) and it is "
                          "not in the local cache.")
+
+
+def _compiled_encoder(model, tokenizer, compile_check: str, max_graphs: int | None):
+    from .compile_guard import MAX_GRAPHS, STRICT_WARM_UP_ROWS, CompileCheckFailed
+    from .encoder import BucketedEncoder
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    encoder = BucketedEncoder(model, pad_id=pad_id, compile_check=compile_check,
+                              max_graphs=MAX_GRAPHS if max_graphs is None else max_graphs)
+    if compile_check == "strict":
+        try:
+            encoder.warm_up(rows=STRICT_WARM_UP_ROWS)
+        except CompileCheckFailed as exc:
+            raise CompileCheckError(str(exc)) from exc
+    return encoder
 
 
 def _explain(name: str, is_local: bool, exc: Exception, what: str = "model") -> str:

@@ -26,7 +26,7 @@ def model_choice_locked() -> bool:
 
 
 def banner_html(now: Served) -> str:
-    text = html.escape(now.banner)
+    text = html.escape(now.banner_now())
     return f'<div class="dd-banner">{text}</div>' if now.is_demo else f'<div class="dd-model">{text}</div>'
 
 
