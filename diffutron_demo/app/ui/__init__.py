@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ...record.trajectory import Trajectory
 from ...teach.gallery import gallery_items
 from ...teach.learn import LEARN_MD
 from ..api import register_api
@@ -19,7 +18,7 @@ from .chat import EXAMPLES, chat_tab
 from .compare import compare_tab
 from .header import model_choice_locked, model_header
 from .lesson import lesson_tab
-from .replay import gallery_tab, replay_tab
+from .replay import first_recorded, gallery_tab, replay_tab
 
 TITLE = ("# Diffutron: watch a masked diffusion language model write\n"
          "It starts from a canvas of masks and fills it over many steps, most confident positions first, "
@@ -31,7 +30,7 @@ __all__ = ["SESSIONS", "build_app", "model_choice_locked"]
 
 def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks:
     items = gallery_items()
-    first = Trajectory.load(next(iter(items.values()))) if items else None
+    first = first_recorded(items)  # what Chat, Gallery and Lesson open on, drawn once
 
     def current_model(request: gr.Request | None = None):
         """The model serving this visitor: their own choice, else the app's default."""
@@ -50,9 +49,9 @@ def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks
             with gr.Tab("Replay"):
                 replay_tab(current_model)
             with gr.Tab("Gallery"):
-                gallery_tab(current_model, items)
+                gallery_tab(current_model, items, first)
             with gr.Tab("Lesson"):
-                lesson_tab(current_model, items)
+                lesson_tab(current_model, items, first)
             with gr.Tab("Compare"):
                 compare_tab(current_model, EXAMPLES[0])
             with gr.Tab("Learn"):

@@ -32,8 +32,9 @@ def example_messages(traj) -> list[dict]:
             {"role": "assistant", "content": html.escape(f"{traj.reply.strip()}\n\n({example_note(traj)})")}]
 
 
-def chat_tab(current_model, sessions, example=None):
-    """`example`: a recorded run shown on arrival (chat, heatmap, slider at its last step)."""
+def chat_tab(current_model, sessions, recorded=None):
+    """`recorded`: a recorded run (and its pictures) shown on arrival: chat, heatmap, slider at its last step."""
+    example = recorded and recorded.traj
     history_state = gr.State([])  # the real (question, answer) pairs; the Chatbot shows escaped text
     traj_state = gr.State(example)
     with gr.Row():
@@ -54,7 +55,7 @@ def chat_tab(current_model, sessions, example=None):
             with gr.Accordion("Settings", open=False):
                 knobs = settings_panel()
         with gr.Column(scale=6):
-            viewer = Viewer(traj_state, current_model, run_panels(example) if example is not None else None)
+            viewer = Viewer(traj_state, current_model, recorded and recorded.panels)
 
     @on_gpu
     def respond(values: dict, request: gr.Request):

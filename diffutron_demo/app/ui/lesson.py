@@ -27,13 +27,13 @@ def lesson_view(lesson: Lesson | None, note: str = "") -> dict:
 
 
 class LessonTab:
-    def __init__(self, current_model, items: dict):
+    def __init__(self, current_model, items: dict, first=None):
         self.current_model, self.items = current_model, items
         gr.Markdown("**Lesson / Ders.** At each step, click the masked position you think the model commits next, "
                     "then see why. · Her adımda modelin sıradaki adımda dolduracağı maskeli konuma tıklayın.")
-        first = Lesson(Trajectory.load(next(iter(items.values())))) if items else None
-        start = lesson_view(first)
-        self.state = gr.State(first)
+        lesson = Lesson(first.traj) if first else None
+        start = lesson_view(lesson)
+        self.state = gr.State(lesson)
         with gr.Row():
             pick = gr.Dropdown(list(items), value=next(iter(items), None), label="run to study (from the gallery)",
                                scale=3)
@@ -101,5 +101,6 @@ class LessonTab:
         return self.show(lesson)
 
 
-def lesson_tab(current_model, items: dict) -> LessonTab:
-    return LessonTab(current_model, items)
+def lesson_tab(current_model, items: dict, first=None) -> LessonTab:
+    """`first`: the recorded run the lesson opens on."""
+    return LessonTab(current_model, items, first)

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import gradio as gr
 
+from dataclasses import dataclass
+
 from ...record.trajectory import Trajectory
-from ...render.panels import run_panels
+from ...render.panels import RunPanels, run_panels
 from .. import service
 from .viewer import Viewer
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A recorded run and its pictures: what a tab shows before anything is chosen."""
+    traj: Trajectory
+    panels: RunPanels
+
+
+def first_recorded(items: dict) -> Recorded | None:
+    if not items:
+        return None
+    traj = Trajectory.load(next(iter(items.values())))
+    return Recorded(traj, run_panels(traj))
 
 
 def replay_tab(current_model):
@@ -29,13 +45,12 @@ def replay_tab(current_model):
     upload.change(load, upload, [traj_state, message] + viewer.outputs, api_visibility="private")
 
 
-def gallery_tab(current_model, items: dict):
+def gallery_tab(current_model, items: dict, first: Recorded | None):
     gr.Markdown("Recorded runs that play at once, with no model and no queue. Pick one, then press ▶ Play; "
                 "switch to the word view to see whole Turkish words fill in.")
-    first = Trajectory.load(next(iter(items.values()))) if items else None
-    traj_state = gr.State(first)
+    traj_state = gr.State(first and first.traj)
     pick = gr.Dropdown(list(items), value=next(iter(items), None), label="recorded run")
-    viewer = Viewer(traj_state, current_model, run_panels(first) if first is not None else None)
+    viewer = Viewer(traj_state, current_model, first and first.panels)
 
     def load(title):
         if title not in items:
