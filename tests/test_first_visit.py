@@ -56,7 +56,10 @@ def monkeypatch_module():
 
 
 def banner(page):
-    return page.locator(".dd-header .dd-model, .dd-header .dd-banner").first
+    """The header's one line, once the model is in (the page may be served while it loads)."""
+    line = page.locator(".dd-header .dd-model, .dd-header .dd-banner").filter(has_text="window").first
+    line.wait_for()
+    return line
 
 
 def message_box(page):

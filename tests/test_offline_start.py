@@ -37,13 +37,21 @@ def serving_after(endpoint: str, tmp_path, offline: bool = False) -> tuple[float
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as response:
                     if response.status == 200:
-                        return time.monotonic() - started, log.read_text()
+                        return time.monotonic() - started, said_once_loaded(log)
             except OSError:
                 time.sleep(0.1)
         raise AssertionError(f"the app was not serving after 60 s:\n{log.read_text()[-2000:]}")
     finally:
         app.kill()
         app.wait(10)
+
+
+def said_once_loaded(log: Path, within_s: float = 30) -> str:
+    """The app's output once the model (loading beside the served page) is in and the banner printed."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline and "Model: " not in log.read_text():
+        time.sleep(0.1)
+    return log.read_text()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..core.compile_guard import CHECK_MODES
-from ..core.models import DEFAULT_MODEL, ModelLoadError
+from ..core.models import DEFAULT_MODEL, ModelLoadError, pick_device
 from ..render.styles import CSS
 from .manager import ModelManager
 
@@ -38,17 +38,29 @@ def zero_gpu() -> bool:
 
 def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto", int8: bool = False,
            compile: bool = False, compile_check: str = "warn"):
-    """Load the model (or the demo fallback) and build the Blocks app with its queue."""
+    """Build the Blocks app with its queue while the model (or the demo fallback) loads beside it:
+    the page serves at once and the first run waits for the model. Strict compile checking loads
+    first instead, so a disagreeing compiled path stops the start."""
     from .ui import build_app
 
     manager = ModelManager(requested=model, device=device, dtype=dtype, int8=int8, compile=compile,
                            compile_check=compile_check)
-    print(manager.load(), flush=True)
+    if compile_check == "strict":
+        print(manager.load(), flush=True)
+    else:
+        manager.preload(lambda said: print(said, flush=True))
     demo = build_app(manager)
     # One run at a time on a CPU (two cores are already busy); a GPU serves a few at once.
-    limit = 1 if manager.lm.device == "cpu" else 4
+    limit = 1 if serving_device(device) == "cpu" else 4
     demo.queue(default_concurrency_limit=limit, max_size=32)
     return demo
+
+
+def serving_device(device: str) -> str:
+    try:
+        return pick_device(device)
+    except ModelLoadError:  # cuda asked for but absent: the model falls back to the CPU
+        return "cpu"
 
 
 def main(argv=None):

@@ -113,6 +113,22 @@ class ModelManager:
                 self._loading.pop(key, None)
             return served
 
+    def peek(self) -> Served | None:
+        """The default choice if it is loaded already, without waiting (for a page being built)."""
+        with self._lock:
+            return self._served.get((self.default_label, self.int8))
+
+    def preload(self, report=print) -> threading.Thread:
+        """Load the default choice in the background, so the page serves while it loads (the first
+        request waits for it); `report` gets what the page will say of it."""
+        def load():
+            served = self.serve()
+            report(f"{served.banner}\n{served.detail}".strip())
+
+        thread = threading.Thread(target=load, name="diffutron-preload", daemon=True)
+        thread.start()
+        return thread
+
     def held(self) -> list[tuple[str, bool]]:
         with self._lock:
             return list(self._served)

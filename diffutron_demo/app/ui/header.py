@@ -30,16 +30,21 @@ def banner_html(now: Served) -> str:
     return f'<div class="dd-banner">{text}</div>' if now.is_demo else f'<div class="dd-model">{text}</div>'
 
 
+def loading_html(label: str) -> str:
+    return f'<div class="dd-model">Model: {html.escape(label)} · loading…</div>'
+
+
 def model_header(demo: gr.Blocks, manager: ModelManager, sessions: Sessions) -> None:
     locked = model_choice_locked()
-    default = manager.serve()
-    banner = gr.HTML(banner_html(default), elem_classes=["dd-header"])  # each visitor's, on arrival
+    default = manager.peek()  # the page is built (and served) while the model may still be loading
+    banner = gr.HTML(banner_html(default) if default else loading_html(manager.default_label),
+                     elem_classes=["dd-header"])  # each visitor's own, once arrive() has run
     with gr.Accordion("Model and speed", open=False):
         with gr.Row():
-            picker = gr.Dropdown(manager.choices(), value=default.label, label="model", min_width=320,
+            picker = gr.Dropdown(manager.choices(), value=manager.default_label, label="model", min_width=320,
                                  interactive=not locked)
             int8 = gr.Checkbox(manager.int8, label="int8 on CPU (faster, approximate)", interactive=not locked)
-        why = gr.Markdown(html.escape(default.detail))
+        why = gr.Markdown(html.escape(default.detail) if default else "")
         gr.Markdown(MODEL_HELP + (" The host has locked the model on this page." if locked else ""))
 
     def shown(now: Served) -> dict:
@@ -58,6 +63,7 @@ def model_header(demo: gr.Blocks, manager: ModelManager, sessions: Sessions) -> 
         session.model = now.label  # a fallback shows as what it is: the demo model
         return shown(now)
 
-    demo.load(arrive, None, [banner, picker, why, int8], api_visibility="private")
-    picker.input(switch, [picker, int8], [banner, picker, why], api_visibility="private")
-    int8.input(switch, [picker, int8], [banner, picker, why], api_visibility="private")
+    # Not limited by the queue: a page load or a model switch never waits behind someone's run.
+    demo.load(arrive, None, [banner, picker, why, int8], api_visibility="private", concurrency_limit=None)
+    picker.input(switch, [picker, int8], [banner, picker, why], api_visibility="private", concurrency_limit=None)
+    int8.input(switch, [picker, int8], [banner, picker, why], api_visibility="private", concurrency_limit=None)
