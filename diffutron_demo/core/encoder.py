@@ -71,14 +71,16 @@ class BucketedEncoder:
     def bucket_for(self, length: int) -> int | None:
         return next((b for b in self.buckets if b >= length), None)
 
-    def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
+        """`lengths`: each row's real length when rows of several lengths share the pass (the rest is
+        padding, hidden by the mask); None: every row is real up to input_ids' length."""
         rows, length = input_ids.shape
         bucket = self.bucket_for(length)
         if bucket is None or self.failed:
-            return self.backbone(input_ids=input_ids).last_hidden_state
+            mask = None if lengths is None else self._mask(lengths, length, input_ids.device)
+            return self.backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state
         ids = F.pad(input_ids, (0, bucket - length), value=self.pad_id)
-        mask = torch.zeros((rows, bucket), dtype=torch.long, device=input_ids.device)
-        mask[:, :length] = 1
+        mask = self._mask(lengths or [length] * rows, bucket, input_ids.device)
         key = (rows, bucket)
         first = key not in self.first_call_s
         t0 = time.perf_counter()
@@ -93,12 +95,16 @@ class BucketedEncoder:
                 raise
             self.failed = f"{type(exc).__name__}: {exc}"
             log.warning("compiled encoder failed, using the eager pass from now on: %s", self.failed)
-            return self.backbone(input_ids=input_ids).last_hidden_state
+            return self(input_ids, lengths)
         if first:
             if input_ids.is_cuda:
                 torch.cuda.synchronize()
             self.first_call_s[key] = time.perf_counter() - t0
         return hidden
+
+    @staticmethod
+    def _mask(lengths: list[int], width: int, device) -> torch.Tensor:
+        return (torch.arange(width, device=device)[None, :] < torch.tensor(lengths, device=device)[:, None]).long()
 
     def warm_up(self, rows=(1,), lengths=None) -> float:
         """Compile every (rows, bucket) now; returns the seconds it took."""
