@@ -109,7 +109,8 @@ def _launch(args, inputs: Inputs, say) -> int:
 
     _quiet_transformers()
     state = PartialState(cpu=args.cpu or not torch.cuda.is_available(), timeout=BARRIER_TIMEOUT)
-    lm = load_model(args.model, device=str(state.device), dtype=args.dtype, compile=args.compile)
+    device = "cpu" if state.device.type == "cpu" else str(state.device)  # accelerate says cpu:0 under torchrun
+    lm = load_model(args.model, device=device, dtype=args.dtype, compile=args.compile)
     model_facts = {"model_name": lm.name, "model_revision": getattr(lm.model.config, "_commit_hash", None),
                    "model_fingerprint": manifest.fingerprint(args.model)}
     old = manifest.read(inputs.out) if not args.force else None
