@@ -123,6 +123,11 @@ def grid_dict(grid: dict[str, SamplerSettings]) -> dict[str, dict]:
     return {name: settings.to_dict() for name, settings in grid.items()}
 
 
+def grid_file_text(named: dict[str, SamplerSettings]) -> str:
+    """A grid file holding these settings (every field explicit), the first one the reference."""
+    return json.dumps(grid_dict(named), indent=2, ensure_ascii=False) + "\n"
+
+
 def pick_reference(grid: dict[str, SamplerSettings], name: str | None) -> str:
     if name is None:
         return next(iter(grid))

@@ -17,7 +17,8 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;co
 table{border-collapse:collapse;margin:12px 0;font-size:14px}td,th{border:1px solid #ddd;padding:4px 8px;
 vertical-align:top;text-align:left}th{background:#f4f4f4}.ci{color:#777;font-size:12px}
 .dd-sweep-answers td{max-width:360px;white-space:pre-wrap}mark.dd-diff{background:#fde68a}.ref{font-weight:600}
-.plots{display:flex;flex-wrap:wrap;gap:8px}.plots>div{flex:1 1 540px}"""
+.plots{display:flex;flex-wrap:wrap;gap:8px}
+"""
 
 
 def cell(row: dict, fig: str, fmt: str) -> str:
@@ -38,7 +39,8 @@ def summary_table_html(summary: list[dict], reference: str | None = None) -> str
         mark = ' class="ref"' if row["setting"] == reference else ""
         body += f"<tr><td{mark}>{esc(row['setting'])}</td>" + "".join(f"<td>{cell(row, f, fmt)}</td>"
                                                                       for f, _, fmt in TABLE) + "</tr>"
-    return (f'<table class="dd-sweep-table"><tr><th>setting</th>{head}</tr>{body}</table>'
+    return (f'<div class="dd-sweep-scroll" style="overflow-x:auto"><table class="dd-sweep-table"><tr><th>setting</th>{head}</tr>{body}'
+            '</table></div>'
             '<p class="ci">Means with 95% t-intervals over runs; agreement and exact match against the '
             f"reference setting{' (' + esc(reference) + ')' if reference else ''} on the same prompt and seed.</p>")
 
@@ -68,7 +70,8 @@ def answers_html(rows: list[dict], prompt_id: str, settings: list[str], referenc
             r = by[name]
             head += f"<th>{esc(name)}{' (reference)' if name == reference else ''}</th>"
             body += f"<td>{_answer(r, base, name == reference)}</td>"
-        out += f'<p>seed {s}</p><table class="dd-sweep-answers"><tr>{head}</tr><tr>{body}</tr></table>'
+        out += (f'<p>seed {s}</p><div class="dd-sweep-scroll" style="overflow-x:auto"><table class="dd-sweep-answers"><tr>{head}</tr>'
+                f"<tr>{body}</tr></table></div>")
     return out
 
 
@@ -91,7 +94,8 @@ def report_html(rows: list[dict], summary: list[dict], manifest: dict) -> str:
     from .plots import sweep_figures
 
     reference, settings = manifest.get("reference"), [s["setting"] for s in summary]
-    plots = "".join(f"<div>{pio.to_html(f, full_html=False, include_plotlyjs=False)}</div>"
+    # A fixed width: plotly sizes a plot once, when its script runs, before the page's layout settles.
+    plots = "".join("<div>" + pio.to_html(f, full_html=False, include_plotlyjs=False, default_width="580px") + "</div>"
                     for f in sweep_figures(summary, reference))
     differ = most_different(rows, reference)
     answers = "".join(answers_html(rows, pid, settings, reference, seed) for pid, seed, _ in differ) \

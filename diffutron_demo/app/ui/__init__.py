@@ -18,6 +18,7 @@ from .chat import EXAMPLES, chat_tab
 from .compare import compare_tab
 from .lesson import lesson_tab
 from .replay import gallery_tab, replay_tab
+from .sweep import sweep_tab
 
 INT8_INFO = ("Quantized linear layers: faster on a CPU for the 307M model, approximate, and its answers differ "
              "from the exact path's (the README has the measured agreement). The small demo model always runs "
@@ -55,6 +56,8 @@ def build_app(manager: ModelManager) -> gr.Blocks:
                 lesson_tab(current_model, items)
             with gr.Tab("Compare"):
                 compare_tab(current_model, EXAMPLES[0])
+            with gr.Tab("Sweep"):
+                sweep_tab()
             with gr.Tab("Learn"):
                 gr.Markdown(LEARN_MD)
         register_api(current_model)
