@@ -1,6 +1,7 @@
 """summary.csv: one row per setting, the mean of each run figure with a 95% t-interval.
 
-The interval is Student's t on the per-run values (yes/no figures as 0/1): mean ± t(0.975, n-1)·s/√n.
+The interval is Student's t on the per-run values (yes/no figures as 0/1): mean ± t(0.975, n-1)·s/√n,
+clipped to what the figure can be (no figure is negative; shares stay within 0..1, chrF within 0..100).
 Runs marked too long have no figures and are only counted.
 """
 
@@ -12,6 +13,7 @@ import math
 
 FIGURES = ("gen_tokens", "nfe", "tokens_per_forward", "model_ms", "wall_ms", "mean_conf", "closed",
            "repeated_3grams", "agreement", "exact_match", "chrf")
+UPPER = {"mean_conf": 1.0, "closed": 1.0, "agreement": 1.0, "exact_match": 1.0, "chrf": 100.0}
 TIMING = {"model_ms", "wall_ms"}  # differ between two runs of the same sweep
 COLUMNS = ("setting", "runs", "too_long") + tuple(f"{f}_{part}" for f in FIGURES for part in ("mean", "low", "high")) \
     + ("total_model_s", "tokens_per_s")
@@ -56,8 +58,8 @@ def _betainc(a: float, b: float, x: float) -> float:
     return front * f / a
 
 
-def interval(values: list[float]) -> tuple[float | None, float | None, float | None]:
-    """(mean, low, high); no interval from fewer than two values."""
+def interval(values: list[float], upper: float = math.inf) -> tuple[float | None, float | None, float | None]:
+    """(mean, low, high), the interval clipped to 0..upper; no interval from fewer than two values."""
     if not values:
         return None, None, None
     n = len(values)
@@ -66,7 +68,7 @@ def interval(values: list[float]) -> tuple[float | None, float | None, float | N
         return mean, None, None
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, 0.0), min(mean + half, upper)
 
 
 def summarize(rows: list[dict], settings: list[str]) -> list[dict]:
@@ -78,7 +80,7 @@ def summarize(rows: list[dict], settings: list[str]) -> list[dict]:
         row = {"setting": name, "runs": len(ok), "too_long": len(mine) - len(ok)}
         for fig in FIGURES:
             values = [float(r[fig]) for r in ok if r.get(fig) is not None]
-            row.update(zip((f"{fig}_mean", f"{fig}_low", f"{fig}_high"), interval(values)))
+            row.update(zip((f"{fig}_mean", f"{fig}_low", f"{fig}_high"), interval(values, UPPER.get(fig, math.inf))))
         model_s = sum(r["model_ms"] for r in ok) / 1000
         row["total_model_s"] = model_s
         row["tokens_per_s"] = sum(r["gen_tokens"] for r in ok) / model_s if model_s > 0 else None
