@@ -30,10 +30,10 @@ SETTINGS = ["dllm (model card)", "greedy", "fast: threshold 0.9", "left to right
 SHORT = {"steps": 8, "max_new_tokens": 8, "block_length": 4}
 
 
-def write_inputs(folder: Path, smoke: bool) -> tuple[Path, Path]:
+def write_inputs(folder: Path, smoke: bool, settings: list[str]) -> tuple[Path, Path]:
     prompts = folder / "prompts.txt"
     prompts.write_text("\n".join(PROMPTS[:3] if smoke else PROMPTS) + "\n", encoding="utf-8")
-    grid = {name: {**PRESETS[name].to_dict(), **(SHORT if smoke else {})} for name in SETTINGS}
+    grid = {name: {**PRESETS[name].to_dict(), **(SHORT if smoke else {})} for name in settings}
     (folder / "grid.json").write_text(json.dumps(grid, indent=2), encoding="utf-8")
     return prompts, folder / "grid.json"
 
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="auto")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--settings", type=int, default=len(SETTINGS), help="the first N of the four settings")
     p.add_argument("--port", type=int, default=29517, help="accelerate's main process port")
     p.add_argument("--keep", default=None, help="keep the sweep folders here")
     args = p.parse_args(argv)
@@ -92,7 +93,8 @@ def main(argv=None) -> int:
     batches = [int(n) for n in args.batch_sizes.split(",")]
     work = Path(args.keep or tempfile.mkdtemp(prefix="diffutron-bench-sweep-"))
     work.mkdir(parents=True, exist_ok=True)
-    inputs, model = write_inputs(work, args.smoke), checkpoint(args)
+    settings = SETTINGS[: args.settings]
+    inputs, model = write_inputs(work, args.smoke, settings), checkpoint(args)
     results = []
     for n in counts:
         for b in batches:
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
             r = results[-1]
             print(f"{n} process(es), batch {b}: {r['wall']:.1f} s wall, {len(r['rows'])} runs, ranks {r['ranks']}\n"
                   f"  {r['command']}\n  {r['final']}", flush=True)
-    code = check(results, len(SETTINGS) * (3 if args.smoke else len(PROMPTS)))
+    code = check(results, len(settings) * (3 if args.smoke else len(PROMPTS)))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return code

@@ -103,6 +103,24 @@ def test_sweep_tab_shows_the_zip_as_text_and_opens_a_trajectory(browser, app, sw
     page.context.close()
 
 
+def test_sweep_this_in_compare_downloads_the_columns_as_a_grid(browser, app, tmp_path):
+    page = open_page(browser, app)
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Sweep this").click()
+    page.get_by_text(re.compile(r"Grid of 2 settings")).wait_for(timeout=60_000)
+    link = page.locator('a[href*="grid.json"]').first
+    link.wait_for(state="attached")
+    response = page.request.get(link.get_attribute("href"))
+    assert response.ok
+    path = tmp_path / "grid.json"
+    path.write_bytes(response.body())
+    grid = load_grid(path)
+    assert grid == {"column 1: dllm (model card)": PRESETS["dllm (model card)"],
+                    "column 2: fast: threshold 0.9": PRESETS["fast: threshold 0.9"]}
+    assert "python -m diffutron_demo sweep --model tiny-a --grid grid.json" in page.locator("body").inner_text()
+    page.context.close()
+
+
 def test_uploaded_rows_that_are_not_rows_are_dropped(tmp_path, sweep_dir):
     runs = (sweep_dir / "runs.jsonl").read_text()
     bad = json.loads(runs.splitlines()[0])

@@ -160,3 +160,20 @@ def test_stream_seed_depends_on_the_triple_only():
     assert len({base, stream_seed("p2", "card", 0), stream_seed("p1", "fast", 0), stream_seed("p1", "card", 1),
                 stream_seed("p1,card", "", 0)}) == 5
     assert 0 <= base < 2**63
+
+
+def test_the_sweep_files_readers_import_no_torch():
+    """The app's Sweep tab and the input checks read a sweep with no torch (the house rule for record/,
+    render/ and sweep's non-model parts); the runner is the part that loads the model."""
+    import subprocess
+    import sys
+
+    from tests.helpers_sweep import ROOT, env
+
+    code = ("import sys; import diffutron_demo.cli; from diffutron_demo.sweep import command, figures, finish, grid, "
+            "load, manifest, plots, prompts, report, runsfile, seeds, summary; "
+            "print(sorted(m for m in ('torch', 'accelerate', 'gradio') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
