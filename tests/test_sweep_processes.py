@@ -113,6 +113,31 @@ def test_summary_figures_are_the_runs_figures(one_process):
     assert {r["chrf"] is None for r in rows} == {True, False}  # only prompts with a reference answer
 
 
+def test_agreement_exact_match_and_chrf_are_recomputed_from_the_rows(one_process, inputs):
+    """Each row against the reference setting's row for the same prompt and seed (by hand), and chrF
+    against the prompt's reference answer (sacrebleu called here)."""
+    from sacrebleu.metrics import CHRF
+
+    rows = lines(one_process)
+    refs = {(r["prompt_id"], r["seed"]): r for r in rows if r["setting"] == "greedy"}
+    answers = {p.get("id", f"p{i + 1}"): p.get("reference") for i, p in enumerate(map(json.loads, inputs[0].read_text(
+        encoding="utf-8").splitlines()))}
+    differ = 0
+    for r in rows:
+        ref = refs[r["prompt_id"], r["seed"]]
+        a, b = r["answer_ids"], ref["answer_ids"]
+        same = sum(x == y for x, y in zip(a, b))
+        assert r["agreement"] == pytest.approx(same / max(len(a), len(b), 1) if (a or b) else 1.0, abs=1e-6)
+        assert r["exact_match"] == (a == b)
+        differ += a != b
+        want = answers[r["prompt_id"]]
+        if want is None:
+            assert r["chrf"] is None
+        else:
+            assert r["chrf"] == pytest.approx(CHRF().sentence_score(r["reply"].strip(), [want]).score, abs=1e-3)
+    assert differ, "some answers differ from the reference's, so agreement is really measured"
+
+
 def test_rows_hold_what_the_readme_says(one_process):
     row = lines(one_process)[0]
     for name in ("prompt_id", "setting", "seed", "status", "reason", "prompt", "stream_seed", "reply", "answer_ids",
