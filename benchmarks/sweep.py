@@ -30,9 +30,9 @@ SETTINGS = ["dllm (model card)", "greedy", "fast: threshold 0.9", "left to right
 SHORT = {"steps": 8, "max_new_tokens": 8, "block_length": 4}
 
 
-def write_inputs(folder: Path, smoke: bool, settings: list[str]) -> tuple[Path, Path]:
+def write_inputs(folder: Path, prompts_used: list[str], smoke: bool, settings: list[str]) -> tuple[Path, Path]:
     prompts = folder / "prompts.txt"
-    prompts.write_text("\n".join(PROMPTS[:3] if smoke else PROMPTS) + "\n", encoding="utf-8")
+    prompts.write_text("\n".join(prompts_used) + "\n", encoding="utf-8")
     grid = {name: {**PRESETS[name].to_dict(), **(SHORT if smoke else {})} for name in settings}
     (folder / "grid.json").write_text(json.dumps(grid, indent=2), encoding="utf-8")
     return prompts, folder / "grid.json"
@@ -86,6 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="auto")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--settings", type=int, default=len(SETTINGS), help="the first N of the four settings")
+    p.add_argument("--prompts", type=int, default=None, help="the first N of the six prompts (smoke: 3)")
     p.add_argument("--port", type=int, default=29517, help="accelerate's main process port")
     p.add_argument("--keep", default=None, help="keep the sweep folders here")
     args = p.parse_args(argv)
@@ -93,8 +94,8 @@ def main(argv=None) -> int:
     batches = [int(n) for n in args.batch_sizes.split(",")]
     work = Path(args.keep or tempfile.mkdtemp(prefix="diffutron-bench-sweep-"))
     work.mkdir(parents=True, exist_ok=True)
-    settings = SETTINGS[: args.settings]
-    inputs, model = write_inputs(work, args.smoke, settings), checkpoint(args)
+    settings, prompts = SETTINGS[: args.settings], PROMPTS[: args.prompts or (3 if args.smoke else len(PROMPTS))]
+    inputs, model = write_inputs(work, prompts, args.smoke, settings), checkpoint(args)
     results = []
     for n in counts:
         for b in batches:
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
             r = results[-1]
             print(f"{n} process(es), batch {b}: {r['wall']:.1f} s wall, {len(r['rows'])} runs, ranks {r['ranks']}\n"
                   f"  {r['command']}\n  {r['final']}", flush=True)
-    code = check(results, len(settings) * (3 if args.smoke else len(PROMPTS)))
+    code = check(results, len(settings) * len(prompts))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return code
