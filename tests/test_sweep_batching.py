@@ -15,8 +15,8 @@ from diffutron_demo.core.sampler import drive, start_run
 from diffutron_demo.settings import SamplerSettings
 from tests.helpers_sweep import content, sweep_args, write_inputs
 
-QUESTIONS = ["Merhaba", "Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mısın? Uzun olmasın lütfen.",
-             "<mask> </s> İstanbul"]
+QUESTIONS = ["Merhaba", "Türkiye'nin başkenti neresidir?",
+             "Bana kısa bir şiir yazar mısın? Uzun olmasın lütfen.", "<mask> </s> İstanbul"]
 SETTINGS = [
     SamplerSettings(steps=8, max_new_tokens=12, block_length=4, temperature=0.0),
     SamplerSettings(steps=6, max_new_tokens=12, block_length=12, temperature=0.0, cfg_scale=1.5),

@@ -12,6 +12,7 @@ TABLE = (("runs", "runs", "{:.0f}"), ("too_long", "too long", "{:.0f}"), ("nfe",
          ("closed", "closed", "{:.0%}"), ("repeated_3grams", "repeated 3-grams", "{:.2f}"),
          ("agreement", "agreement", "{:.3f}"), ("exact_match", "exact match", "{:.0%}"), ("chrf", "chrF", "{:.1f}"),
          ("tokens_per_s", "tokens / s", "{:.2f}"))
+SCROLL = '<div style="overflow-x:auto">'  # inline: the app's page doesn't have the report's style sheet
 PLAIN = {"runs", "too_long", "tokens_per_s"}  # one number per setting, no interval
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:12px 0;font-size:14px}td,th{border:1px solid #ddd;padding:4px 8px;
@@ -39,8 +40,7 @@ def summary_table_html(summary: list[dict], reference: str | None = None) -> str
         mark = ' class="ref"' if row["setting"] == reference else ""
         body += f"<tr><td{mark}>{esc(row['setting'])}</td>" + "".join(f"<td>{cell(row, f, fmt)}</td>"
                                                                       for f, _, fmt in TABLE) + "</tr>"
-    return (f'<div class="dd-sweep-scroll" style="overflow-x:auto"><table class="dd-sweep-table"><tr><th>setting</th>{head}</tr>{body}'
-            '</table></div>'
+    return (f'{SCROLL}<table class="dd-sweep-table"><tr><th>setting</th>{head}</tr>{body}</table></div>'
             '<p class="ci">Means with 95% t-intervals over runs; agreement and exact match against the '
             f"reference setting{' (' + esc(reference) + ')' if reference else ''} on the same prompt and seed.</p>")
 
@@ -70,8 +70,7 @@ def answers_html(rows: list[dict], prompt_id: str, settings: list[str], referenc
             r = by[name]
             head += f"<th>{esc(name)}{' (reference)' if name == reference else ''}</th>"
             body += f"<td>{_answer(r, base, name == reference)}</td>"
-        out += (f'<p>seed {s}</p><div class="dd-sweep-scroll" style="overflow-x:auto"><table class="dd-sweep-answers"><tr>{head}</tr>'
-                f"<tr>{body}</tr></table></div>")
+        out += f'<p>seed {s}</p>{SCROLL}<table class="dd-sweep-answers"><tr>{head}</tr><tr>{body}</tr></table></div>'
     return out
 
 
