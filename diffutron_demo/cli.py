@@ -1,5 +1,6 @@
 """Command line: `python -m diffutron_demo generate ...` prints the reply and writes the trajectory;
-`record-gallery` records the gallery's runs. The settings flags are derived from the settings
+`record-gallery` records the gallery's runs; `sweep` runs a grid of settings over a prompt set
+(diffutron_demo/sweep/). The settings flags are derived from the settings
 dataclass (one flag per field, its help and range from the field's knob)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import argparse
 import sys
 
 from .core.models import DEFAULT_MODEL
+from .sweep.command import add_parser as add_sweep_parser
 from .settings import FIELD_TYPES, KNOBS, SamplerSettings, SettingsError, check_seed
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", default=None, help="folder (default: the package's gallery)")
     rec.add_argument("--device", default="auto", choices=DEVICES)
     rec.add_argument("--dtype", default="auto", choices=DTYPES)
+    add_sweep_parser(sub)
     return parser
 
 
@@ -75,6 +78,10 @@ def _whole(name: str, value) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "sweep":
+        from .sweep.command import main as sweep
+
+        return sweep(args)
     from .core.chat import PromptError
     from .core.models import ModelLoadError
 

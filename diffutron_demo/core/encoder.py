@@ -121,25 +121,27 @@ class BucketedEncoder:
     def _padded_forward(self, input_ids, attention_mask):
         return self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def _eager(self, input_ids):
-        return self.backbone(input_ids=input_ids).last_hidden_state
+    def _eager(self, input_ids, lengths=None):
+        mask = None if lengths is None else _mask(lengths, input_ids.shape[1], input_ids.device)
+        return self.backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state
 
     def bucket_for(self, length: int) -> int | None:
         return next((b for b in self.buckets if b >= length), None)
 
-    def _pad(self, input_ids, bucket):
+    def _pad(self, input_ids, bucket, lengths=None):
         rows, length = input_ids.shape
-        mask = torch.zeros((rows, bucket), dtype=torch.long, device=input_ids.device)
-        mask[:, :length] = 1
+        mask = _mask(lengths or [length] * rows, bucket, input_ids.device)
         return F.pad(input_ids, (0, bucket - length), value=self.pad_id), mask
 
-    def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
+        """`lengths`: each row's real length when rows of several lengths share the pass (the rest is
+        padding, hidden by the mask); None: every row is real up to input_ids' length."""
         rows, length = input_ids.shape
         bucket = self.bucket_for(length)
         if bucket is None or self.failed or self.strict_off:
-            return self._eager(input_ids)
+            return self._eager(input_ids, lengths)
         key = (rows, bucket)
-        ids, mask = self._pad(input_ids, bucket)
+        ids, mask = self._pad(input_ids, bucket, lengths)
         if not self.compile_mode:
             t0 = time.perf_counter()
             hidden = self._padded_forward(ids, mask)[:, :length]
@@ -149,7 +151,7 @@ class BucketedEncoder:
             with self._lock:
                 report = self.graphs.get(key)
                 if report is None:
-                    report, hidden = self._first_use(key, input_ids, ids, mask)
+                    report, hidden = self._first_use(key, input_ids, ids, mask, lengths)
                     if hidden is not None:
                         return hidden
                 else:
@@ -162,7 +164,7 @@ class BucketedEncoder:
             if key in self.graphs:
                 self.graphs[key].verdict = "failed"
             log.warning("compiled encoder failed, using the eager pass from now on: %s", self.failed)
-        return self._eager(input_ids)
+        return self._eager(input_ids, lengths)
 
     def run_graph(self, input_ids: torch.Tensor) -> torch.Tensor:
         """The compiled graph of this input's shape whatever its verdict, for the benchmark to time.
@@ -186,7 +188,7 @@ class BucketedEncoder:
             torch.compiler.cudagraph_mark_step_begin()
         return self._forward(ids, mask)
 
-    def _first_use(self, key, input_ids, ids, mask):
+    def _first_use(self, key, input_ids, ids, mask, lengths=None):
         """Compile, capture and check a new shape (the lock held). Returns its report and the hidden
         states to answer with (the eager pass's when checked), or None to run it eagerly."""
         kept = sum(r.verdict != "over cap" for r in self.graphs.values())
@@ -220,7 +222,7 @@ class BucketedEncoder:
         served = self._compiled(ids, mask)[:, :length].clone()  # a replay, on the real input
         repadded = self._compiled(self._repad(ids, length), mask)[:, :length].clone()
         with torch.inference_mode():
-            eager = self._eager(input_ids)
+            eager = self._eager(input_ids, lengths)
             if not check_graph(report, self.model, served, eager, repadded, self.tolerance):
                 self._reject(report)
         report.check_s = _since(t0, ids)
@@ -264,6 +266,11 @@ class BucketedEncoder:
             raise CompileCheckFailed(f"Strict compile check: {what}; start with --compile-check warn to serve "
                                      "such shapes eagerly, or with --eager.")
         return time.perf_counter() - t0
+
+
+def _mask(lengths: list[int], width: int, device) -> torch.Tensor:
+    """Attention mask [rows, width]: 1 up to each row's real length, 0 on its padding."""
+    return (torch.arange(width, device=device)[None, :] < torch.tensor(lengths, device=device)[:, None]).long()
 
 
 def _since(t0: float, like: torch.Tensor) -> float:

@@ -238,25 +238,47 @@ def drive(runs: list[Run], batched: bool = False) -> Iterator[list[int]]:
     """Step runs round by round until each is over; yields the indices stepped in each round.
 
     Batched, runs whose inputs have the same shape share one encoder pass per round (a GPU is
-    launch-bound and gains; a CPU is compute-bound and doesn't). Unbatched, each run's numbers are
+    launch-bound and gains; a CPU is compute-bound and doesn't); with a bucketed encoder, runs of
+    different lengths in one bucket share it too, each row's padding hidden by the attention mask.
+    Each run is charged its share of a shared pass's time. Unbatched, each run's numbers are
     bit-identical to the run stepped alone. A run cancelled between rounds drops out."""
     inputs = {i: run.pending_input if run.pending_input is not None else _send(run, None)
               for i, run in enumerate(runs)}
     while inputs := {i: x for i, x in inputs.items() if x is not None and runs[i].stop_reason == "running"}:
         groups: dict[tuple, list[int]] = {}
         for i, x in inputs.items():
-            groups.setdefault(tuple(x.shape[1:]) if batched else (i,), []).append(i)
+            groups.setdefault(_group_key(runs[i].lm, x) if batched else (i,), []).append(i)
         for group in groups.values():
             t0 = time.perf_counter()
-            with torch.inference_mode():
-                hidden = runs[group[0]].lm.encode(torch.cat([inputs[i] for i in group]))
-            encode_ms = (time.perf_counter() - t0) * 1000
-            row = 0
-            for i in group:
-                rows = inputs[i].shape[0]
-                inputs[i] = _send(runs[i], (hidden[row : row + rows], encode_ms))
-                row += rows
+            hidden = _encode_group(runs[group[0]].lm, [inputs[i] for i in group])
+            share_ms = (time.perf_counter() - t0) * 1000 / sum(inputs[i].shape[0] for i in group)
+            for i, h in zip(group, hidden):
+                inputs[i] = _send(runs[i], (h, share_ms * h.shape[0]))
         yield [i for group in groups.values() for i in group]
+
+
+def _group_key(lm: LoadedModel, x: torch.Tensor) -> tuple:
+    """Inputs with equal keys share a pass: equal length, or one bucket of a bucketed encoder."""
+    bucket_for = getattr(lm.encoder, "bucket_for", None)
+    bucket = bucket_for(x.shape[1]) if bucket_for else None
+    return ("bucket", bucket) if bucket is not None else ("length", x.shape[1])
+
+
+def _encode_group(lm: LoadedModel, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """One encoder pass for several runs' inputs; each gets its own rows and length back."""
+    lengths = [x.shape[1] for x in xs]
+    longest = max(lengths)
+    with torch.inference_mode():
+        if min(lengths) == longest:
+            hidden = lm.encode(torch.cat(xs))
+        else:  # right-pad to the longest; the encoder masks each row past its own length
+            padded = torch.cat([torch.nn.functional.pad(x, (0, longest - x.shape[1]), value=lm.pad_id) for x in xs])
+            hidden = lm.encode(padded, lengths=[x.shape[1] for x in xs for _ in range(x.shape[0])])
+    out, row = [], 0
+    for x in xs:
+        out.append(hidden[row : row + x.shape[0], : x.shape[1]])
+        row += x.shape[0]
+    return out
 
 
 def _send(run: Run, value) -> torch.Tensor | None:

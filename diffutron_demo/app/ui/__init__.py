@@ -19,6 +19,7 @@ from .compare import compare_tab
 from .header import model_choice_locked, model_header
 from .lesson import lesson_tab
 from .replay import first_recorded, gallery_tab, replay_tab
+from .sweep import sweep_tab
 
 TITLE = ("# Diffutron: watch a masked diffusion language model write\n"
          "It starts from a canvas of masks and fills it over many steps, most confident positions first, "
@@ -54,6 +55,8 @@ def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks
                 lesson_tab(current_model, items, first)
             with gr.Tab("Compare"):
                 compare_tab(current_model, EXAMPLES[0])
+            with gr.Tab("Sweep"):
+                sweep_tab()
             with gr.Tab("Learn"):
                 gr.Markdown(LEARN_MD)
         register_api(current_model)

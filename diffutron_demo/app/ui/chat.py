@@ -32,6 +32,25 @@ def example_messages(traj) -> list[dict]:
             {"role": "assistant", "content": html.escape(f"{traj.reply.strip()}\n\n({example_note(traj)})")}]
 
 
+def _chat_column(example) -> dict:
+    """The left column: the conversation, the message box and its buttons, the settings."""
+    c = {"chatbot": gr.Chatbot(example_messages(example), label="Chat", height=420, render_markdown=False,
+                               sanitize_html=True, buttons=["copy"], feedback_options=None),
+         # One line that grows: Enter sends, Shift+Enter breaks the line (Gradio's rule for lines=1).
+         "message": gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=1, max_lines=8)}
+    with gr.Row():
+        c["send"], c["stop"], c["clear"] = (gr.Button("Send", variant="primary"), gr.Button("Stop", variant="stop"),
+                                            gr.Button("Clear"))
+    gr.Examples(EXAMPLES, inputs=c["message"], label="Examples")
+    c["raw"] = gr.Checkbox(False, label="raw text (no chat template)",
+                           info="Continue the text as typed, like dllm's --chat False.")
+    c["context"] = gr.HTML()
+    c["status"] = gr.Markdown(html.escape(example_note(example)) if example is not None else "")
+    with gr.Accordion("Settings", open=False):
+        c["knobs"] = settings_panel()
+    return c
+
+
 def chat_tab(current_model, sessions, recorded=None):
     """`recorded`: a recorded run (and its pictures) shown on arrival: chat, heatmap, slider at its last step."""
     example = recorded and recorded.traj
@@ -39,23 +58,10 @@ def chat_tab(current_model, sessions, recorded=None):
     traj_state = gr.State(example)
     with gr.Row():
         with gr.Column(scale=4):
-            chatbot = gr.Chatbot(example_messages(example), label="Chat", height=420, render_markdown=False,
-                                 sanitize_html=True, buttons=["copy"], feedback_options=None)
-            # One line that grows: Enter sends, Shift+Enter breaks the line (Gradio's rule for lines=1).
-            message = gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=1, max_lines=8)
-            with gr.Row():
-                send = gr.Button("Send", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
-                clear = gr.Button("Clear")
-            gr.Examples(EXAMPLES, inputs=message, label="Examples")
-            raw = gr.Checkbox(False, label="raw text (no chat template)",
-                              info="Continue the text as typed, like dllm's --chat False.")
-            context = gr.HTML()
-            status = gr.Markdown(html.escape(example_note(example)) if example is not None else "")
-            with gr.Accordion("Settings", open=False):
-                knobs = settings_panel()
+            c = _chat_column(example)
         with gr.Column(scale=6):
             viewer = Viewer(traj_state, current_model, recorded and recorded.panels)
+    chatbot, message, status, context, knobs = c["chatbot"], c["message"], c["status"], c["context"], c["knobs"]
 
     @on_gpu
     def respond(values: dict, request: gr.Request):
@@ -63,7 +69,7 @@ def chat_tab(current_model, sessions, recorded=None):
         shown = list(values[chatbot] or []) if pairs else []  # with no real turn yet, the example goes
         try:
             settings, seed = read_settings(panel_values(knobs, values))
-            turn = service.ChatTurn(current_model(request), text, pairs, settings, seed, raw=values[raw])
+            turn = service.ChatTurn(current_model(request), text, pairs, settings, seed, raw=values[c["raw"]])
         except (PromptError, SettingsError) as exc:
             yield {status: "", knobs["error"]: error_md(exc)}
             return
@@ -80,16 +86,16 @@ def chat_tab(current_model, sessions, recorded=None):
         yield {chatbot: shown, history_state: done.pairs, traj_state: done.traj, status: done.summary,
                **viewer.finished(run_panels(done.traj))}
 
-    inputs = {message, chatbot, history_state, raw} | knob_inputs(knobs)
-    outputs = [chatbot, history_state, message, traj_state, context, status, knobs["error"]] + viewer.outputs
-    send.click(respond, inputs, outputs, api_visibility="private")
-    message.submit(respond, inputs, outputs, api_visibility="private")
     def request_stop(request: gr.Request):
         sessions.get(request.session_hash).stop.set()
 
     def clear_chat():
         return {chatbot: [], history_state: [], traj_state: None, context: "", status: "", viewer.canvas: ""}
 
-    stop.click(request_stop, None, None, queue=False, api_visibility="private")
-    clear.click(clear_chat, None, [chatbot, history_state, traj_state, context, status, viewer.canvas],
-                api_visibility="private", queue=False)
+    inputs = {message, chatbot, history_state, c["raw"]} | knob_inputs(knobs)
+    outputs = [chatbot, history_state, message, traj_state, context, status, knobs["error"]] + viewer.outputs
+    c["send"].click(respond, inputs, outputs, api_visibility="private")
+    message.submit(respond, inputs, outputs, api_visibility="private")
+    c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
+    c["clear"].click(clear_chat, None, [chatbot, history_state, traj_state, context, status, viewer.canvas],
+                     api_visibility="private", queue=False)

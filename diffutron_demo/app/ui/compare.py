@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
+from pathlib import Path
 
 import gradio as gr
 
 from ...core.chat import PromptError
 from ...settings import PRESETS, SamplerSettings, SettingsError, check_seed
+from ...sweep.grid import grid_file_text
 from .. import service
 from ..gpu import on_gpu
 from .controls import control, error_md, follow_preset
@@ -48,11 +51,34 @@ def table_value(rows: list[dict]) -> dict:
     return {"headers": list(rows[0]) if rows else [], "data": [list(r.values()) for r in rows]}
 
 
+def sweep_this(columns, seed, current_model, grid_file, note):
+    """The "Sweep this" handler: the ticked columns as a grid file, and the command that sweeps them
+    over a prompt set."""
+
+    def handler(values: dict, request: gr.Request):
+        try:
+            chosen, labels = column_settings(columns, values)
+            seed_value = check_seed(values[seed])
+        except SettingsError as exc:
+            return {grid_file: gr.File(None, visible=False), note: error_md(exc)}
+        path = Path(tempfile.mkdtemp(prefix="diffutron-grid-")) / "grid.json"
+        path.write_text(grid_file_text(dict(zip(labels, chosen))), encoding="utf-8")
+        lm = current_model(request)
+        model = (lm.name if lm else "MODEL").replace("`", "'")
+        return {grid_file: gr.File(str(path), visible=True),
+                note: f"Grid of {len(chosen)} settings (column 1 is the reference). Sweep them over a prompt set:\n\n"
+                      f"`python -m diffutron_demo sweep --model {model} --grid grid.json --prompts prompts.txt "
+                      f"--seeds {seed_value} --out sweep-out`"}
+
+    return handler
+
+
 def compare_tab(current_model, first_prompt: str):
     with gr.Row():
         prompt = gr.Textbox(first_prompt, label="Prompt (the same for every column)", scale=6)
         seed = gr.Number(0, label="seed", scale=1)  # check_seed says the range
         run_btn = gr.Button("Run all", variant="primary", scale=1)
+        sweep_btn = gr.Button("Sweep this", scale=1)
     with gr.Row():
         columns = []
         for i in range(COLUMNS):
@@ -61,6 +87,7 @@ def compare_tab(current_model, first_prompt: str):
     slider = gr.Slider(0, 1, value=0, step=1, label="shared step")
     table = gr.Dataframe(label="comparison", interactive=False)
     note = gr.Markdown()
+    grid_file = gr.File(label="grid file for a sweep over a prompt set", interactive=False, visible=False)
     runs_state = gr.State([])
     plots, answers = [c["plot"] for c in columns], [c["answer"] for c in columns]
 
@@ -94,4 +121,6 @@ def compare_tab(current_model, first_prompt: str):
     outputs = [runs_state, slider, table, note] + plots + answers
     run_btn.click(run_all, inputs, outputs, api_visibility="private")
     prompt.submit(run_all, inputs, outputs, api_visibility="private")  # Enter runs, as in the chat
+    sweep_btn.click(sweep_this(columns, seed, current_model, grid_file, note), inputs, [grid_file, note],
+                    api_visibility="private")
     slider.release(show_shared, [runs_state, slider], plots + answers, api_visibility="private")

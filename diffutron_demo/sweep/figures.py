@@ -1,0 +1,63 @@
+"""One run's figures, read from its trajectory (record/stats.py's figures, plus agreement and chrF)."""
+
+from __future__ import annotations
+
+from ..record.stats import answer_tokens, forward_passes, repeated_ngrams
+from ..record.trajectory import Trajectory
+
+END_MARKER = "[/Answer]"  # core/chat.py's marker; repeated here so this module needs no torch
+
+
+def run_figures(traj: Trajectory) -> dict:
+    """The row's figures that need only this run (the reference's and chrF are added by `compared`)."""
+    tokens = answer_tokens(traj)
+    nfe = forward_passes(traj)
+    committed = sum(len(s.committed) for s in traj.steps)
+    confs = [c.conf for s in traj.steps for c in s.committed_candidates()]
+    return {
+        "reply": traj.reply,
+        "answer_ids": tokens,
+        "gen_tokens": len(tokens),
+        "nfe": nfe,
+        "steps": len(traj.steps),
+        "tokens_per_forward": round(committed / nfe, 6) if nfe else 0.0,
+        "model_ms": round(sum(s.forward_ms for s in traj.steps), 3),
+        "wall_ms": round(traj.wall_ms, 3),
+        "mean_conf": round(sum(confs) / len(confs), 6) if confs else None,
+        "closed": closed(traj),
+        "stop_reason": traj.stop_reason,
+        "repeated_3grams": repeated_ngrams(tokens),
+    }
+
+
+def closed(traj: Trajectory) -> bool:
+    """The answer ended by itself: the end marker or the eos token was generated."""
+    body = traj.final_ids[traj.prompt_len :]
+    if traj.special_ids["eos"] in body:
+        return True
+    return END_MARKER in "".join(traj.piece(t) for t in body)
+
+
+def agreement(answer: list[int], reference: list[int]) -> float:
+    """Share of answer positions where the two answers hold the same token (over the longer one)."""
+    longest = max(len(answer), len(reference))
+    if longest == 0:
+        return 1.0
+    return round(sum(a == b for a, b in zip(answer, reference)) / longest, 6)
+
+
+def chrf(reply: str, reference: str) -> float:
+    """sacrebleu's sentence chrF (0-100) of the reply against the prompt's reference answer."""
+    from sacrebleu.metrics import CHRF
+
+    return round(CHRF().sentence_score(reply.strip(), [reference.strip()]).score, 4)
+
+
+def compared(row: dict, reference_row: dict | None, reference_text: str | None) -> dict:
+    """The row with agreement / exact match against the reference setting's run and chrF added."""
+    ok = row["status"] == "ok"
+    ref_ok = reference_row is not None and reference_row.get("status") == "ok"
+    row["agreement"] = agreement(row["answer_ids"], reference_row["answer_ids"]) if ok and ref_ok else None
+    row["exact_match"] = row["answer_ids"] == reference_row["answer_ids"] if ok and ref_ok else None
+    row["chrf"] = chrf(row["reply"], reference_text) if ok and reference_text is not None else None
+    return row
