@@ -125,9 +125,11 @@ def _check_range(name: str, value, spec: Knob) -> None:
 
 
 def _shown(value) -> str:
-    """A number as short as it reads, but not rounded onto a limit: 10.000001 is not "10"."""
+    """A number as short as it reads, but not rounded onto a limit: 10.000001 is not "10" (a number
+    of many digits stays short: 1e+257)."""
     text = f"{value:g}"
-    return text if float(text) == value else repr(value)
+    exact = repr(value)
+    return text if float(text) == value or len(exact) > 24 else exact
 
 
 def check_fits(prompt_tokens: int, max_new_tokens: int, context_window: int) -> None:
