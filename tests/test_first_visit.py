@@ -147,6 +147,8 @@ def test_enter_runs_the_compare_tab(browser, app):
         prompt.fill("Merhaba")
         prompt.press("Enter")
         page.get_by_text("Answers: words that differ from column 1 are highlighted.").wait_for(timeout=180_000)
+        text = page.locator(".block").filter(has_text="repeated 3-grams").last.text_content()
+        assert "column 2: fast: threshold 0.9" in text and "[object Object]" not in text, text[:300]
     finally:
         page.context.close()
 
