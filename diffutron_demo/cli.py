@@ -115,16 +115,10 @@ def _record_gallery(args) -> int:
     return 0
 
 
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # stderr carries our one-line errors and progress only
-    hf_logging.disable_progress_bar()
-
 
 def _generate(args) -> int:
     from .core.chat import PromptError, build_prompt
-    from .core.models import load_model
+    from .core.models import load_model, quiet_transformers
     from .core.sampler import Run
 
     settings = settings_from_args(args)
@@ -134,7 +128,7 @@ def _generate(args) -> int:
         raise SettingsError("context_window", "Context window must be at least 2 tokens.")
     if not args.prompt.strip():
         raise PromptError("The prompt is empty: pass --prompt TEXT.")
-    _quiet_transformers()
+    quiet_transformers()
     lm = load_model(args.model, device=args.device, dtype=args.dtype, context_window=window)
     prompt = build_prompt(lm.tokenizer, args.prompt, raw=args.raw, max_new_tokens=settings.max_new_tokens,
                           context_window=lm.context_window)

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from diffutron_demo.core.checkpoints import BOS_ID, EOS_ID, MASK_ID, PAD_ID
+from diffutron_demo.core.checkpoints import CONFIG_SPECIAL_IDS, MASK_ID, PAD_ID
 
 from .pairs import ANSWER_SLOTS
 
@@ -72,11 +72,7 @@ def model_config(vocab_size: int):
 
     return ModernBertConfig(
         vocab_size=vocab_size,
-        pad_token_id=PAD_ID,
-        eos_token_id=EOS_ID,
-        bos_token_id=BOS_ID,
-        cls_token_id=EOS_ID,
-        sep_token_id=EOS_ID,
+        **CONFIG_SPECIAL_IDS,
         tie_word_embeddings=True,
         **MODEL_SHAPE,
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.models import (DEFAULT_MODEL, KNOWN_MODELS, CompileCheckError, LoadedModel, ModelLoadError, load_model,
-                           pick_device)
+                           pick_device, shown_name)
 
 DEMO_MODEL = "demo (bundled, offline)"
 BUNDLED_DEMO = Path(__file__).parents[1] / "demo_model"
@@ -53,8 +53,9 @@ class Served:
 
     def banner_now(self) -> str:
         """The banner, plus what the compiled encoder's check has found since (graphs check on first use)."""
-        note = getattr(self.lm.encoder, "verdict_note", None)
-        return f"{self.banner} · {note()}" if note and note() else self.banner
+        check = getattr(self.lm.encoder, "verdict_note", None)
+        note = check() if check else ""
+        return f"{self.banner} · {note}" if note else self.banner
 
 
 class ModelManager:
@@ -78,8 +79,7 @@ class ModelManager:
 
     def label_of(self, source: str) -> str:
         """What the page shows for a model: a hub id as is, a local folder by its last part."""
-        path = Path(source).expanduser()
-        return path.resolve().name if path.exists() else source
+        return shown_name(source)
 
     def choices(self) -> list[str]:
         labels = list(KNOWN_MODELS)

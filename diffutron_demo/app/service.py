@@ -20,7 +20,7 @@ from ..record.checks import TrajectoryError
 from ..record.stats import run_stats
 from ..record.trajectory import Trajectory
 from ..render import figures, fragments
-from ..render.panels import RunPanels, run_panels
+from ..render.panels import RunPanels, run_panels, step_panels
 from ..settings import SamplerSettings
 
 FRAME_INTERVAL_S = 0.12  # at most ~8 live frames a second, so the browser keeps up
@@ -141,9 +141,8 @@ def compare_frames(lm: LoadedModel, question: str, settings_list: list[SamplerSe
 
 def shared_step(trajs: list[Trajectory], step) -> tuple[list, list[str]]:
     """The compared runs' heatmaps and canvases at one shared step."""
-    step = int(step or 0)
-    return ([figures.heatmap_figure(t, marker_step=min(step, len(t.steps)) or None) for t in trajs],
-            [fragments.canvas_html(t, min(step, len(t.steps))) for t in trajs])
+    panels = [step_panels(t, step) for t in trajs]
+    return [p.heatmap for p in panels], [p.canvas for p in panels]
 
 
 # -- what if, and the left-to-right contrast ----------------------------------------------------------

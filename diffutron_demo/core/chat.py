@@ -56,30 +56,9 @@ class Prompt:
         return len(self.ids) - self.history_tokens
 
 
-def history_pairs(messages: list[dict]) -> list[tuple[str, str]]:
-    """(question, answer) pairs from a messages list; an unanswered question is skipped."""
-    pairs, pending = [], None
-    for message in messages:
-        role, content = message.get("role"), message_text(message.get("content"))
-        if role == "user":
-            pending = content
-        elif role == "assistant" and pending is not None:
-            pairs.append((pending, content))
-            pending = None
-    return pairs
-
-
-def message_text(content) -> str:
-    """Text of a message's content: a string, or Gradio 6's list of parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or content.get("content") or "")
-    if isinstance(content, (list, tuple)):
-        return "".join(message_text(part) for part in content)
-    return str(content)
+def last_question(prompt_text: str) -> str:
+    """The newest question in a rendered chat prompt (a raw prompt is its own text)."""
+    return prompt_text.split("[Question]")[-1].split("[/Question]")[0].strip()
 
 
 def build_prompt(

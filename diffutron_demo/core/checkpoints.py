@@ -12,6 +12,9 @@ from pathlib import Path
 
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]  # ids 0..4, as in Gemma
 PAD_ID, EOS_ID, BOS_ID, UNK_ID, MASK_ID = range(5)
+# The special ids a ModernBERT config must name, as mmBERT's does (cls and sep are the eos).
+CONFIG_SPECIAL_IDS = dict(pad_token_id=PAD_ID, eos_token_id=EOS_ID, bos_token_id=BOS_ID, cls_token_id=EOS_ID,
+                          sep_token_id=EOS_ID)
 
 # A little Turkish (and the chat template's markers) so the BPE learns sensible pieces.
 _CORPUS = """\
@@ -107,11 +110,7 @@ def tiny_config(vocab_size: int, **overrides):
         max_position_embeddings=512,
         global_attn_every_n_layers=3,
         local_attention=16,
-        pad_token_id=PAD_ID,
-        eos_token_id=EOS_ID,
-        bos_token_id=BOS_ID,
-        cls_token_id=EOS_ID,
-        sep_token_id=EOS_ID,
+        **CONFIG_SPECIAL_IDS,
     )
     params.update(overrides)
     return ModernBertConfig(**params)
@@ -132,11 +131,7 @@ def mmbert_base_config(vocab_size: int = 256_000):
         local_attention=128,
         global_rope_theta=160_000.0,
         local_rope_theta=160_000.0,
-        pad_token_id=PAD_ID,
-        eos_token_id=EOS_ID,
-        bos_token_id=BOS_ID,
-        cls_token_id=EOS_ID,
-        sep_token_id=EOS_ID,
+        **CONFIG_SPECIAL_IDS,
     )
 
 

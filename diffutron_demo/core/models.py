@@ -59,6 +59,21 @@ class LoadedModel:
         return self.tokenizer.bos_token_id
 
 
+def shown_name(name_or_path: str) -> str:
+    """A model as pages and files name it: a hub id as is, a local folder by its last part only,
+    so the server's paths stay out of them."""
+    path = Path(name_or_path).expanduser()
+    return path.resolve().name if path.exists() else str(name_or_path)
+
+
+def quiet_transformers() -> None:
+    """For the command line: stderr carries our one-line errors and progress, not transformers' logs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def pick_device(device: str = "auto") -> str:
     import torch
 
@@ -135,8 +150,7 @@ def load_model(
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
-        # A folder is named by its last part: the server's paths stay out of pages and files.
-        name=Path(name_or_path).expanduser().resolve().name if is_local else str(name_or_path),
+        name=shown_name(name_or_path),
         device=device,
         dtype=label,
         context_window=context_window_of(config, tokenizer, context_window),
@@ -255,8 +269,9 @@ def _explain(name: str, is_local: bool, exc: Exception, what: str = "model") -> 
         return f"Could not load the {what} from the folder '{name}' ({type(exc).__name__}): check it holds a saved checkpoint."
     if _looks_like_path(name):
         return f"Could not load '{name}': no such folder; check the path."
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    if offline:
+    from . import hub
+
+    if hub.offline_by_setting():
         return (
             f"Could not load '{name}': HF_HUB_OFFLINE is set and it is not in the local cache; "
             "download it once with network access, or pass a local folder."

@@ -33,20 +33,34 @@ def forward_passes(traj: Trajectory) -> int:
     return len(traj.steps) * (2 if traj.settings.get("cfg_scale", 0) > 0 else 1)
 
 
+def committed_count(traj: Trajectory) -> int:
+    """Positions committed over the run (overflow included)."""
+    return sum(len(r.committed) for r in traj.steps)
+
+
+def mean_committed_conf(traj: Trajectory) -> float | None:
+    """Mean confidence of the candidates the run committed; None if it committed none."""
+    confs = [c.conf for r in traj.steps for c in r.committed_candidates()]
+    return sum(confs) / len(confs) if confs else None
+
+
+def model_ms(traj: Trajectory) -> float:
+    """Encoder, head and logit work over the run."""
+    return sum(r.forward_ms for r in traj.steps)
+
+
 def run_stats(traj: Trajectory) -> dict:
     """The compare table's row for one run."""
     steps = len(traj.steps)
-    committed = sum(len(r.committed) for r in traj.steps)
-    confs = [c.conf for r in traj.steps for c in r.committed_candidates()]
-    model_ms = sum(r.forward_ms for r in traj.steps)
+    conf = mean_committed_conf(traj)
     tokens = answer_tokens(traj)
     return {
         "forward passes": forward_passes(traj),
         "steps": steps,
-        "model s": round(model_ms / 1000, 3),
+        "model s": round(model_ms(traj) / 1000, 3),
         "wall s": round(traj.wall_ms / 1000, 3),
-        "tokens / step": round(committed / steps, 2) if steps else 0.0,
-        "mean conf": round(sum(confs) / len(confs), 3) if confs else None,
+        "tokens / step": round(committed_count(traj) / steps, 2) if steps else 0.0,
+        "mean conf": None if conf is None else round(conf, 3),
         "answer tokens": len(tokens),
         "repeated 3-grams": repeated_ngrams(tokens),
         "stop": traj.stop_reason,

@@ -104,10 +104,10 @@ def _launch(args, inputs: Inputs, say) -> int:
     import torch
     from accelerate import PartialState
 
-    from ..core.models import load_model
+    from ..core.models import load_model, quiet_transformers
     from .runner import Context
 
-    _quiet_transformers()
+    quiet_transformers()
     state = PartialState(cpu=args.cpu or not torch.cuda.is_available(), timeout=BARRIER_TIMEOUT)
     device = "cpu" if state.device.type == "cpu" else str(state.device)  # accelerate says cpu:0 under torchrun
     lm = load_model(args.model, device=device, dtype=args.dtype, compile=args.compile)
@@ -172,9 +172,3 @@ def _launch_facts(state, lm, batch: int) -> dict:
             "encoder": getattr(lm.encoder, "label", "eager"), "python": platform.python_version(),
             "packages": {"diffutron_demo": __version__, **{p: v(p) for p in packages if v(p)}}}
 
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from ..record.stats import answer_tokens, forward_passes, repeated_ngrams
+from ..core.chat import END_MARKER  # the template module: no torch
+from ..record.stats import answer_tokens, committed_count, forward_passes, mean_committed_conf, model_ms, \
+    repeated_ngrams
 from ..record.trajectory import Trajectory
-
-END_MARKER = "[/Answer]"  # core/chat.py's marker; repeated here so this module needs no torch
 
 
 def run_figures(traj: Trajectory) -> dict:
     """The row's figures that need only this run (the reference's and chrF are added by `compared`)."""
     tokens = answer_tokens(traj)
     nfe = forward_passes(traj)
-    committed = sum(len(s.committed) for s in traj.steps)
-    confs = [c.conf for s in traj.steps for c in s.committed_candidates()]
+    conf = mean_committed_conf(traj)
     return {
         "reply": traj.reply,
         "answer_ids": tokens,
         "gen_tokens": len(tokens),
         "nfe": nfe,
         "steps": len(traj.steps),
-        "tokens_per_forward": round(committed / nfe, 6) if nfe else 0.0,
-        "model_ms": round(sum(s.forward_ms for s in traj.steps), 3),
+        "tokens_per_forward": round(committed_count(traj) / nfe, 6) if nfe else 0.0,
+        "model_ms": round(model_ms(traj), 3),
         "wall_ms": round(traj.wall_ms, 3),
-        "mean_conf": round(sum(confs) / len(confs), 6) if confs else None,
+        "mean_conf": None if conf is None else round(conf, 6),
         "closed": closed(traj),
         "stop_reason": traj.stop_reason,
         "repeated_3grams": repeated_ngrams(tokens),

@@ -6,7 +6,7 @@ import html
 
 import gradio as gr
 
-from ...core.chat import PromptError
+from ...core.chat import PromptError, last_question
 from ...render.panels import run_panels
 from ...settings import SettingsError
 from .. import service
@@ -27,8 +27,7 @@ def example_messages(traj) -> list[dict]:
     """A recorded run as the chat shows it on arrival, labelled as the example it is."""
     if traj is None:
         return []
-    question = traj.prompt.get("text", "").split("[Question]")[-1].split("[/Question]")[0].strip()
-    return [{"role": "user", "content": html.escape(question)},
+    return [{"role": "user", "content": html.escape(last_question(traj.prompt.get("text", "")))},
             {"role": "assistant", "content": html.escape(f"{traj.reply.strip()}\n\n({example_note(traj)})")}]
 
 
