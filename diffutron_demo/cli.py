@@ -1,7 +1,7 @@
 """Command line: `python -m diffutron_demo generate ...` prints the reply and writes the trajectory;
-`record-gallery` records the gallery's runs; `sweep` runs a grid of settings over a prompt set
-(diffutron_demo/sweep/). The settings flags are derived from the settings
-dataclass (one flag per field, its help and range from the field's knob)."""
+`infill` fills a text's ___ blanks; `record-gallery` records the gallery's runs; `sweep` runs a grid
+of settings over a prompt set (diffutron_demo/sweep/). The settings flags are derived from the
+settings dataclass (one flag per field, its help and range from the field's knob)."""
 
 from __future__ import annotations
 
@@ -51,12 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--prompt", required=True, help="the question (or raw text with --raw)")
     gen.add_argument("--raw", action="store_true", help="send the text without the chat template")
     add_setting_flags(gen)
-    gen.add_argument("--seed", default=0)
-    gen.add_argument("--device", default="auto", choices=DEVICES)
-    gen.add_argument("--dtype", default="auto", choices=DTYPES)
-    gen.add_argument("--context-window", default=None, help="override the model's trained window")
-    gen.add_argument("--out", default=None, help="write the trajectory JSON here")
-    gen.add_argument("--quiet", action="store_true", help="print only the reply")
+    _run_flags(gen)
+    fill = sub.add_parser("infill", help="fill the ___ blanks of a text and record the trajectory")
+    fill.add_argument("--model", default=DEFAULT_MODEL, help="hub id, local folder, or 'demo' (default: %(default)s)")
+    fill.add_argument("--text", required=True, help="the text, ___ at each blank (___{n}: n tokens; \\___: literal)")
+    fill.add_argument("--question", default=None, help="the text is the answer to this question (chat template); "
+                                                       "without it the text is raw")
+    add_setting_flags(fill)
+    _run_flags(fill)
     rec = sub.add_parser("record-gallery", help="record the gallery's runs with a model")
     rec.add_argument("--model", default="demo", help="hub id, folder, or 'demo' (the bundled model; default)")
     rec.add_argument("--out", default=None, help="folder (default: the package's gallery)")
@@ -64,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--dtype", default="auto", choices=DTYPES)
     add_sweep_parser(sub)
     return parser
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", default=0)
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--dtype", default="auto", choices=DTYPES)
+    parser.add_argument("--context-window", default=None, help="override the model's trained window")
+    parser.add_argument("--out", default=None, help="write the trajectory JSON here")
+    parser.add_argument("--quiet", action="store_true", help="print only the reply")
 
 
 def _whole(name: str, value) -> int:
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.models import ModelLoadError
 
     try:
-        return _generate(args) if args.command == "generate" else _record_gallery(args)
+        return {"generate": _generate, "infill": _generate, "record-gallery": _record_gallery}[args.command](args)
     except (SettingsError, PromptError, ModelLoadError) as exc:
         where = f" ({flag(exc.field)})" if isinstance(exc, SettingsError) else ""
         print(f"error{where}: {exc}", file=sys.stderr)
@@ -116,23 +127,45 @@ def _record_gallery(args) -> int:
 
 
 
-def _generate(args) -> int:
+def _start(args, settings, seed):
+    """(the model, the Run) for `generate` or `infill`; bad input raises before the model loads."""
+    from .core.blanks import BlankError, split_blanks, start_infill
     from .core.chat import PromptError, build_prompt
     from .core.models import load_model, quiet_transformers
     from .core.sampler import Run
 
-    settings = settings_from_args(args)
-    seed = check_seed(args.seed)
     window = _whole("context_window", args.context_window) if args.context_window is not None else None
     if window is not None and window < 2:
         raise SettingsError("context_window", "Context window must be at least 2 tokens.")
-    if not args.prompt.strip():
-        raise PromptError("The prompt is empty: pass --prompt TEXT.")
+    text = args.prompt if args.command == "generate" else args.text
+    if not text.strip():
+        raise PromptError(f"The {'prompt' if args.command == 'generate' else 'text'} is empty: pass "
+                          f"{'--prompt' if args.command == 'generate' else '--text'} TEXT.")
+    if args.command == "infill" and not any(isinstance(p, int) for p in split_blanks(text, settings.blank_length)):
+        raise BlankError("There is no blank in --text: write ___ (three or more underscores) where the model "
+                         "should fill in; write \\___ for literal underscores.")
     quiet_transformers()
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, context_window=window)
-    prompt = build_prompt(lm.tokenizer, args.prompt, raw=args.raw, max_new_tokens=settings.max_new_tokens,
+    lm = load_model(_model_source(args.model), device=args.device, dtype=args.dtype, context_window=window)
+    if args.command == "infill":
+        return lm, start_infill(lm, text, settings, seed, question=args.question)[0]
+    prompt = build_prompt(lm.tokenizer, text, raw=args.raw, max_new_tokens=settings.max_new_tokens,
                           context_window=lm.context_window)
-    run = Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text, prompt_meta={"raw": prompt.raw})
+    return lm, Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text, prompt_meta={"raw": prompt.raw})
+
+
+def _model_source(name: str) -> str:
+    """`demo` is the bundled demo model's folder (or the random fallback's)."""
+    if name != "demo":
+        return name
+    from .app.manager import demo_checkpoint_dir
+
+    return str(demo_checkpoint_dir())
+
+
+def _generate(args) -> int:
+    settings = settings_from_args(args)
+    seed = check_seed(args.seed)
+    lm, run = _start(args, settings, seed)
     try:
         for record in run:
             if not args.quiet:

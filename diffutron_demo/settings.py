@@ -61,6 +61,8 @@ class SamplerSettings:
     factor: float = knob(1.0, "'factor' remasking: commit the n best while (n+1)(1-c_n) < factor.",
                          0.0, 100.0, open_low=True, step=0.1, strategy="factor")
     early_stop: bool = knob(False, "Stop as soon as the answer's end marker is committed with everything before it.")
+    # Infill: how a text's blanks become masks (core/blanks.py).
+    blank_length: int = knob(4, "Infill: tokens in each ___ blank (___{n} gives one blank n tokens).", 1, 64)
 
     @classmethod
     def from_dict(cls, values: dict) -> "SamplerSettings":

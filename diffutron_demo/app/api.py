@@ -1,5 +1,5 @@
-"""The named API endpoints (gradio_client): /generate, /chat, /compare. Parsing goes through the
-settings dataclass, so a bad value gets the same sentence as in the UI and the CLI."""
+"""The named API endpoints (gradio_client): /generate, /chat, /compare, /infill. Parsing goes through
+the settings dataclass, so a bad value gets the same sentence as in the UI and the CLI."""
 
 from __future__ import annotations
 
@@ -80,11 +80,22 @@ def register_api(current_model):
         except (ValueError, AssertionError):
             raise gr.Error("settings_list_json must be a JSON list of 2 to 4 settings objects.") from None
         chosen = [_settings(json.dumps(item)) for item in items]
-        *_, (runs, _) = _answer(lambda: list(service.compare_runs(current_model(request), prompt, chosen,
-                                                                  check_seed(seed))))
+        *_, (runs, _) = _answer(lambda: list(service.compare_runs(current_model(request), service.Task(prompt),
+                                                                  chosen, check_seed(seed))))
         return json.dumps([{"settings": r.settings.to_dict(), "stats": run_stats(t), "reply": t.reply}
                            for r, t in ((r, r.trajectory()) for r in runs)], ensure_ascii=False)
 
+    @on_gpu
+    def api_infill(text: str, settings_json: str = "{}", seed: int = 0, chat_question: str = "",
+                   request: gr.Request = None) -> str:
+        """Fill the blanks (___) of a text; with chat_question, the text is the answer to it. Returns
+        the trajectory JSON (mode "infill")."""
+        settings = _settings(settings_json)
+        run, _ = _answer(lambda: service.start_infill(current_model(request), text, settings, check_seed(seed),
+                                                      question=chat_question or None))
+        return run.run_to_end().to_json()
+
     gr.api(api_generate, api_name="generate")
+    gr.api(api_infill, api_name="infill")
     gr.api(api_chat, api_name="chat")
     gr.api(api_compare, api_name="compare")

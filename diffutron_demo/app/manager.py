@@ -181,6 +181,16 @@ class ModelManager:
         return self.serve().is_demo
 
 
+def model_argument(lm: LoadedModel) -> str:
+    """What `--model` takes to load the same model again from the checkout's folder: the bundled demo
+    model's folder, `demo` for the random fallback, a hub id, or a local folder by the name the page
+    shows (its full path stays on the server)."""
+    if lm.name != DEMO_MODEL:
+        return lm.name
+    folder = demo_checkpoint_dir()
+    return str(folder.relative_to(BUNDLED_DEMO.parents[1])) if folder == BUNDLED_DEMO else "demo"
+
+
 def banner_line(label: str, lm: LoadedModel) -> str:
     """One line: which model, on what, exact or approximate."""
     exact = "approximate (int8)" if lm.dtype.startswith("int8") else f"exact ({lm.dtype})"

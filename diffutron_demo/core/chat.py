@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..settings import check_fits
+from ..template import END_MARKER, STOP_REPLACEMENT, STOP_STRINGS, last_question
 
-STOP_STRINGS = ("|USER|>", "<|USER|>", "<s>", "</s>")
-END_MARKER = "[/Answer]"
-STOP_REPLACEMENT = "\n[/Answer]\n"
+__all__ = ["END_MARKER", "STOP_REPLACEMENT", "STOP_STRINGS", "Prompt", "PromptError", "StopCheck", "build_prompt",
+           "decode_reply", "encode_text", "last_question", "render_chat", "render_turn"]
 
 
 class PromptError(ValueError):
@@ -54,11 +54,6 @@ class Prompt:
     @property
     def question_tokens(self) -> int:
         return len(self.ids) - self.history_tokens
-
-
-def last_question(prompt_text: str) -> str:
-    """The newest question in a rendered chat prompt (a raw prompt is its own text)."""
-    return prompt_text.split("[Question]")[-1].split("[/Question]")[0].strip()
 
 
 def build_prompt(

@@ -36,8 +36,11 @@ class EagerEncoder:
     def __init__(self, model):
         self.backbone = model.model
 
-    def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.backbone(input_ids=input_ids).last_hidden_state
+    def __call__(self, input_ids: torch.Tensor, lengths: list[int] | None = None,
+                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if attention_mask is None and lengths is not None:
+            attention_mask = _mask(lengths, input_ids.shape[1], input_ids.device)
+        return self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
 class BucketedEncoder:
@@ -122,7 +125,9 @@ class BucketedEncoder:
         return self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     def _eager(self, input_ids, lengths=None):
-        mask = None if lengths is None else _mask(lengths, input_ids.shape[1], input_ids.device)
+        """`lengths`: each row's real length, or an attention mask [rows, T] (0 hides a key)."""
+        mask = lengths if isinstance(lengths, torch.Tensor) or lengths is None else \
+            _mask(lengths, input_ids.shape[1], input_ids.device)
         return self.backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state
 
     def bucket_for(self, length: int) -> int | None:
@@ -130,12 +135,19 @@ class BucketedEncoder:
 
     def _pad(self, input_ids, bucket, lengths=None):
         rows, length = input_ids.shape
-        mask = _mask(lengths or [length] * rows, bucket, input_ids.device)
+        if isinstance(lengths, torch.Tensor):  # an attention mask: the padding is hidden too
+            mask = F.pad(lengths.long(), (0, bucket - length))
+        else:
+            mask = _mask(lengths or [length] * rows, bucket, input_ids.device)
         return F.pad(input_ids, (0, bucket - length), value=self.pad_id), mask
 
-    def __call__(self, input_ids: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, lengths: list[int] | None = None,
+                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """`lengths`: each row's real length when rows of several lengths share the pass (the rest is
-        padding, hidden by the mask); None: every row is real up to input_ids' length."""
+        padding, hidden by the mask); None: every row is real up to input_ids' length.
+        `attention_mask` [rows, T] says it position by position (an infill hides its eos ids)."""
+        if attention_mask is not None:
+            lengths = attention_mask  # the checks and the padding below take either
         rows, length = input_ids.shape
         bucket = self.bucket_for(length)
         if bucket is None or self.failed or self.strict_off:

@@ -32,14 +32,17 @@ class LoadedModel:
     context_window: int
     encoder: object = None  # input_ids -> last hidden states; the eager pass unless load_model sets one
 
-    def encode(self, input_ids, lengths=None):
-        """The encoder's last hidden states [rows, T, H] for input_ids [rows, T]; `lengths` (a
-        bucketed encoder's option) gives each row's real length, the rest being padding."""
+    def encode(self, input_ids, lengths=None, attention_mask=None):
+        """The encoder's last hidden states [rows, T, H] for input_ids [rows, T]. `lengths` gives
+        each row's real length, the rest being padding; `attention_mask` [rows, T] (0 hides a key)
+        says it position by position instead."""
         if self.encoder is None:
             from .encoder import EagerEncoder
 
             self.encoder = EagerEncoder(self.model)
-        return self.encoder(input_ids) if lengths is None else self.encoder(input_ids, lengths=lengths)
+        if attention_mask is None and lengths is None:
+            return self.encoder(input_ids)
+        return self.encoder(input_ids, lengths=lengths, attention_mask=attention_mask)
 
     @property
     def mask_id(self) -> int:

@@ -54,6 +54,14 @@ def propose(logits: torch.Tensor, temperature: float, generator: torch.Generator
     return tokens, conf, probs
 
 
+def draft_spread(probs: torch.Tensor, top_probs: torch.Tensor):
+    """Per row of the temperature-free distribution: its entropy (nats), the first choice's lead
+    over the second (margin), and the probability left outside the recorded top (rest)."""
+    entropy = torch.special.entr(probs).sum(dim=-1)
+    second = top_probs[:, 1] if top_probs.shape[1] > 1 else torch.zeros_like(top_probs[:, 0])
+    return entropy, top_probs[:, 0] - second, (1 - top_probs.sum(dim=-1)).clamp_min(0)
+
+
 def overflow_rows(canvas: torch.Tensor, candidates: torch.Tensor, extra: int, mask_id: int) -> torch.Tensor:
     """dllm's top-k over the whole row reaches past the candidates when the quota exceeds them;
     ties among those -inf rows go to the lowest positions. Only masks among them change."""

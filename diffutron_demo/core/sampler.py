@@ -5,6 +5,10 @@ block, for each count in its plan, one step. It is a generator that yields the m
 needs and is sent the encoder's hidden states back, so many runs can share one batched forward
 (`drive`); iterating a Run steps it alone. Every decision goes into its Step record: each
 candidate's score and rank under the strategy, and the rule that set the count.
+
+The same loop generates an answer after a prompt and fills blanks anywhere in a text (infill,
+the fork's `LLaDAGenerator.infill`): the run's Layout says where blocks start, which masks are
+candidates, whether eos ids are hidden from attention and whether the stop check runs.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import torch
 from ..record.step import Candidate, Edit, Step
 from ..record.trajectory import Trajectory
 from ..settings import SamplerSettings
+from ..record.trajectory import blanks_of
 from .chat import Prompt, StopCheck, build_prompt, decode_reply
+from .layout import Layout
+from .batching import ModelInput, encode_group, group_key
 from .models import LoadedModel
-from .proposals import overflow_rows, penalized_logits, propose
+from .proposals import draft_spread, overflow_rows, penalized_logits, propose
 from .schedule import transfer_schedule
 from .strategies import Candidates, get_strategy, stable_desc
 
@@ -37,38 +44,49 @@ class Start:
 
 
 class Run:
-    """One generation. Iterate it for its Step records; `trajectory()` at any point after."""
+    """One generation or infill. Iterate it for its Step records; `trajectory()` at any point after.
+
+    Generation: `prompt_ids`, then `settings.max_new_tokens` masks. Infill: `layout` (Layout.infill)
+    gives the whole canvas with masks at the blanks, and `prompt_ids` the template's part before
+    the answer (empty for raw text). `canvas` (a branch) is where the loop resumes, `pins` the
+    edits it records with its first step, `before` a redo's canvas before it masked the blanks."""
 
     def __init__(self, lm: LoadedModel, prompt_ids: list[int], settings: SamplerSettings, seed: int = 0, *,
                  record: bool = True, prompt_text: str = "", prompt_meta: dict | None = None,
-                 canvas: list[int] | None = None, start: Start = Start(), pins: list[Edit] = ()):
-        if not prompt_ids:
+                 canvas: list[int] | None = None, start: Start = Start(), pins: list[Edit] = (),
+                 layout: Layout | None = None, before: list[int] | None = None):
+        layout = layout or Layout.generation(prompt_ids, settings.max_new_tokens, lm.mask_id)
+        if not prompt_ids and not layout.is_infill or not layout.initial:
             raise ValueError("The prompt has no tokens.")
         settings.validate()
         self.lm, self.settings, self.seed, self.record = lm, settings, int(seed), record
         self.prompt_ids, self.prompt_text, self.prompt_meta = list(prompt_ids), prompt_text, prompt_meta or {}
+        self.layout, self.before = layout, before
         self.strategy = get_strategy(settings.remasking)
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        fresh = self.prompt_ids + [lm.mask_id] * settings.max_new_tokens
-        self.canvas = torch.tensor(canvas or fresh, device=lm.device).unsqueeze(0)
-        # CFG's unconditional pass hides the prompt as it was at the start (dllm's `given`).
-        start_ids = torch.tensor(fresh, device=lm.device)
+        self.canvas = torch.tensor(canvas or list(layout.initial), device=lm.device).unsqueeze(0)
+        start_ids = torch.tensor(layout.initial, device=lm.device)
+        # CFG's unconditional pass hides the given text as it was at the start (dllm's `given`).
         self.given = (start_ids != lm.mask_id) & (start_ids != lm.eos_id)
-        self.stops = StopCheck(lm.tokenizer, self.prompt_ids, lm.bos_id, lm.pad_id)
+        # Infill hides the canvas's eos ids from attention, as they were at the start (the fork's infill).
+        self.keys = (start_ids != lm.eos_id).long().unsqueeze(0) if layout.is_infill else None
+        self.stops = None if layout.is_infill else StopCheck(lm.tokenizer, self.prompt_ids, lm.bos_id, lm.pad_id)
+        self.num_blocks = layout.num_blocks(settings.block_length)
+        self.steps_per_block = layout.steps_per_block(settings.steps, settings.block_length)
         self.start, self.pins = start, list(pins)
         self.steps: list[Step] = []
         self.stop_reason = "running"
         self.started, self.finished = time.perf_counter(), None
         self.loop = self._loop()
-        self.pending_input: torch.Tensor | None = None  # what the loop waits for, between steps
+        self.pending_input: ModelInput | None = None  # what the loop waits for, between steps
         self._pieces: dict[int, str] = {}
 
     # -- the loop ---------------------------------------------------------------------------------
-    def _loop(self) -> Generator[torch.Tensor, tuple[torch.Tensor, float], None]:
+    def _loop(self) -> Generator[ModelInput, tuple[torch.Tensor, float], None]:
         """For each block, for each count in its plan: yield the model input, receive (hidden
         states, encoder ms), take one step. Returns when the run is over."""
-        s, first = self.settings, self.start
-        for block in range(first.block, s.num_blocks):
+        first = self.start
+        for block in range(first.block, self.num_blocks):
             window = self.window(block)
             resumed = block == first.block and first.plan is not None
             plan = first.plan if resumed else self.plan(window)
@@ -83,8 +101,7 @@ class Run:
 
     def window(self, block: int) -> tuple[int, int]:
         """Canvas positions [start, end) that block `block` may commit in."""
-        P, N, L = len(self.prompt_ids), self.settings.max_new_tokens, self.settings.block_length
-        return P + block * L, min(P + (block + 1) * L, P + N)
+        return self.layout.window(block, self.settings.block_length)
 
     def plan(self, window: tuple[int, int]) -> tuple[int, ...]:
         """The block's per-step counts. Unscheduled strategies get an upper bound (each step commits
@@ -92,23 +109,30 @@ class Run:
         s = self.settings
         n_masks = int((self.canvas[0, window[0] : window[1]] == self.lm.mask_id).sum())
         if not self.strategy.follows_schedule:
-            return (0,) * (n_masks + s.steps_per_block)
-        return tuple(transfer_schedule(n_masks, s.steps_per_block, self.generator if s.stochastic_transfer else None))
+            return (0,) * (n_masks + self.steps_per_block)
+        return tuple(transfer_schedule(n_masks, self.steps_per_block, self.generator if s.stochastic_transfer else None))
 
     def nothing_to_do(self, window: tuple[int, int]) -> bool:
-        """dllm's early exit (no mask left anywhere); unscheduled strategies also stop once the
-        block and all left of it are full."""
+        """dllm's early exit (no mask left anywhere); unscheduled strategies also stop once no
+        candidate is left (generation: the block and all left of it are full)."""
         is_mask = self.canvas[0] == self.lm.mask_id
-        return not is_mask.any() or (not self.strategy.follows_schedule and not is_mask[: window[1]].any())
+        lo = self.layout.candidates_from(window)
+        return not is_mask.any() or (not self.strategy.follows_schedule and not is_mask[lo : window[1]].any())
 
-    def model_input(self) -> torch.Tensor:
+    def expected_steps(self) -> int:
+        """About how many steps the run takes (exact for the scheduled strategies without stochastic transfer)."""
+        s = self.settings
+        return self.layout.expected_steps(s.steps, s.block_length, self.lm.mask_id)
+
+    def model_input(self) -> ModelInput:
         """The rows this run's next forward pass needs: the canvas, plus CFG's prompt-masked copy."""
-        x = self.canvas
+        x, keys = self.canvas, self.keys
         if self.settings.cfg_scale > 0:
             un = x.clone()
             un[0, self.given] = self.lm.mask_id
             x = torch.cat([x, un], dim=0)
-        return x
+            keys = None if keys is None else keys.expand(2, -1)
+        return ModelInput(x, keys)
 
     # -- one step ---------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -117,8 +141,10 @@ class Run:
         lm, s, x = self.lm, self.settings, self.canvas[0]
         t0 = time.perf_counter()
         is_mask = x == lm.mask_id
-        # Candidates: every mask left of the window's end, earlier blocks' leftovers included.
-        cand = torch.nonzero(is_mask[: window[1]]).flatten()
+        # Candidates: the masks left of the window's end (generation: earlier blocks' leftovers
+        # included; infill: inside the window only).
+        lo = self.layout.candidates_from(window)
+        cand = torch.nonzero(is_mask[lo : window[1]]).flatten() + lo
         logits = penalized_logits(lm.model, hidden, cand, s, x, lm.mask_id, lm.eos_id)
         tokens, conf, probs = propose(logits, s.temperature, self.generator)
         masks_left = int(is_mask.sum())
@@ -132,7 +158,7 @@ class Run:
         x[cand[chosen]] = tokens[chosen]
         for edit in overflow:
             x[edit.pos] = edit.token
-        forced, self.pins = self.pins + self._stop_check(), []
+        forced, self.pins = self.pins + (self._stop_check() if self.stops else []), []
         record = Step(
             step=self.start.step + len(self.steps), block=block, scheduled=count, quota=quota, window=window,
             candidates=self._describe(cand, tokens, conf, decision.scores, order, probs) if self.record else [],
@@ -140,7 +166,7 @@ class Run:
             rule={**decision.rule, "by": self.strategy.ranks_by, "committed": take},
             overflow=overflow, forced=forced, forward_ms=round(forward_ms + encode_ms, 3),
         )
-        if s.early_stop and self.stops.answer_closed(x.tolist(), lm.mask_id):
+        if s.early_stop and self.stops and self.stops.answer_closed(x.tolist(), lm.mask_id):
             self._finish("end_marker")
         record.step_ms = round((time.perf_counter() - t0) * 1000 + encode_ms, 3)  # as the file stores it
         return record
@@ -173,9 +199,11 @@ class Run:
         rank = torch.empty_like(order)
         rank[order] = torch.arange(1, len(order) + 1, device=order.device)
         top_probs, top_ids = probs.topk(min(TOP_K, probs.shape[1]), dim=-1)
+        entropy, margin, rest = draft_spread(probs, top_probs)
         rows = zip(cand.tolist(), tokens.tolist(), conf.tolist(), scores.tolist(), rank.tolist(), top_ids.tolist(),
-                   top_probs.tolist())
-        return [Candidate(p, t, c, sc, r, [[i, q] for i, q in zip(ids, ps)]) for p, t, c, sc, r, ids, ps in rows]
+                   top_probs.tolist(), entropy.tolist(), margin.tolist(), rest.tolist())
+        return [Candidate(p, t, c, sc, r, [[i, q] for i, q in zip(ids, ps)], e, m, o)
+                for p, t, c, sc, r, ids, ps, e, m, o in rows]
 
     # -- the result -------------------------------------------------------------------------------
     def _finish(self, reason: str) -> None:
@@ -205,6 +233,7 @@ class Run:
         return self.canvas[0].tolist()
 
     def reply(self) -> str:
+        """Generation: dllm's trimmed answer. Infill: the filled text (raw), or the answer filled (chat)."""
         return decode_reply(self.lm.tokenizer, self.final_ids, len(self.prompt_ids))
 
     def pieces(self, ids: set[int]) -> dict[int, str]:
@@ -213,9 +242,30 @@ class Run:
             self._pieces[i] = self.lm.tokenizer.decode([i], skip_special_tokens=False)
         return {i: self._pieces[i] for i in sorted(ids)}
 
+    def snapshot(self) -> Trajectory:
+        """The run so far, cheaply, for a live frame: the steps list is shared and each id is
+        decoded when a view first asks for it; no reply yet (see `trajectory()` for the record)."""
+        run = self
+
+        class Decoded(dict):
+            def get(self, token, default=None):
+                if token not in self:
+                    self[token] = run.pieces({token})[token]
+                return self[token]
+
+        lm = self.lm
+        return Trajectory(
+            model={"name": lm.name, "device": lm.device, "dtype": lm.dtype, "context_window": lm.context_window},
+            settings=self.settings.to_dict(), seed=self.seed, prompt={"text": self.prompt_text, **self.prompt_meta},
+            prompt_ids=self.prompt_ids, special_ids={"mask": lm.mask_id, "pad": lm.pad_id, "eos": lm.eos_id,
+                                                     "bos": lm.bos_id},
+            final_ids=self.final_ids, reply="", stop_reason=self.stop_reason, wall_ms=0.0, pieces=Decoded(),
+            steps=self.steps, mode=self.layout.mode, initial_ids=list(self.layout.initial),
+        )
+
     def trajectory(self) -> Trajectory:
         ids = self.final_ids
-        seen = set(ids) | set(self.prompt_ids)
+        seen = set(ids) | set(self.layout.initial) | set(self.before or ())
         for st in self.steps:
             for c in st.candidates:
                 seen.add(c.token)
@@ -231,6 +281,8 @@ class Run:
             special_ids={"mask": lm.mask_id, "pad": lm.pad_id, "eos": lm.eos_id, "bos": lm.bos_id},
             final_ids=ids, reply=self.reply(), stop_reason=self.stop_reason,
             wall_ms=round((end - self.started) * 1000, 3), pieces=self.pieces(seen), steps=list(self.steps),
+            mode=self.layout.mode, initial_ids=list(self.layout.initial),
+            blanks=blanks_of(list(self.layout.initial), lm.mask_id, self.before),
         )
 
 
@@ -247,41 +299,17 @@ def drive(runs: list[Run], batched: bool = False) -> Iterator[list[int]]:
     while inputs := {i: x for i, x in inputs.items() if x is not None and runs[i].stop_reason == "running"}:
         groups: dict[tuple, list[int]] = {}
         for i, x in inputs.items():
-            groups.setdefault(_group_key(runs[i].lm, x) if batched else (i,), []).append(i)
+            groups.setdefault(group_key(runs[i].lm, x) if batched else (i,), []).append(i)
         for group in groups.values():
             t0 = time.perf_counter()
-            hidden = _encode_group(runs[group[0]].lm, [inputs[i] for i in group])
+            hidden = encode_group(runs[group[0]].lm, [inputs[i] for i in group])
             share_ms = (time.perf_counter() - t0) * 1000 / sum(inputs[i].shape[0] for i in group)
             for i, h in zip(group, hidden):
                 inputs[i] = _send(runs[i], (h, share_ms * h.shape[0]))
         yield [i for group in groups.values() for i in group]
 
 
-def _group_key(lm: LoadedModel, x: torch.Tensor) -> tuple:
-    """Inputs with equal keys share a pass: equal length, or one bucket of a bucketed encoder."""
-    bucket_for = getattr(lm.encoder, "bucket_for", None)
-    bucket = bucket_for(x.shape[1]) if bucket_for else None
-    return ("bucket", bucket) if bucket is not None else ("length", x.shape[1])
-
-
-def _encode_group(lm: LoadedModel, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """One encoder pass for several runs' inputs; each gets its own rows and length back."""
-    lengths = [x.shape[1] for x in xs]
-    longest = max(lengths)
-    with torch.inference_mode():
-        if min(lengths) == longest:
-            hidden = lm.encode(torch.cat(xs))
-        else:  # right-pad to the longest; the encoder masks each row past its own length
-            padded = torch.cat([torch.nn.functional.pad(x, (0, longest - x.shape[1]), value=lm.pad_id) for x in xs])
-            hidden = lm.encode(padded, lengths=[x.shape[1] for x in xs for _ in range(x.shape[0])])
-    out, row = [], 0
-    for x in xs:
-        out.append(hidden[row : row + x.shape[0], : x.shape[1]])
-        row += x.shape[0]
-    return out
-
-
-def _send(run: Run, value) -> torch.Tensor | None:
+def _send(run: Run, value) -> ModelInput | None:
     """The run's next model input after sending `value` into its loop; None once the loop is over."""
     try:
         run.pending_input = run.loop.send(value)

@@ -1,7 +1,8 @@
 """Plain per-cell views of a trajectory: what every answer position looked like at every step.
 
-Pictures (plotly figures, HTML, GIF, the standalone player) all read these; none touches torch.
-Ranks come from the record as the strategy decided them; nothing here re-ranks.
+The rows are the run's slots (`Trajectory.slots`: the positions it writes, numbered as answer
+positions 0, 1, ...; in infill, the blanks). Pictures (the player, GIF, HTML) all read these;
+none touches torch. Ranks come from the record as the strategy decided them; nothing here re-ranks.
 """
 
 from __future__ import annotations
@@ -14,96 +15,124 @@ from .trajectory import Trajectory
 
 
 class CellState(IntEnum):
-    """A cell's state; the numbers are the codes the standalone player's data uses."""
+    """A cell's state; the numbers are the codes the player's data uses."""
     MASKED = 0  # masked, no proposal recorded (outside the window)
-    PROPOSED = 1  # masked, with this step's proposal
+    PROPOSED = 1  # masked, with this step's proposal (the draft)
     COMMITTED_NOW = 2
     COMMITTED = 3  # committed at an earlier step
-    FORCED = 4  # written by a forced edit (stop string, pin): not a remasking decision
+    FORCED = 4  # written by the stop check: not a remasking decision
     PARTIAL = 5  # the word view only: some of a word's pieces committed
+    PINNED = 6  # written by a branch's pin: the person's choice, not the model's
 
     @property
     def label(self) -> str:
         return self.name.lower().replace("_", " ")
 
 
-MASKED, PROPOSED, COMMITTED_NOW, COMMITTED, FORCED, PARTIAL = CellState
-DONE = (COMMITTED, COMMITTED_NOW, FORCED)  # the cell holds a token on the canvas
+MASKED, PROPOSED, COMMITTED_NOW, COMMITTED, FORCED, PARTIAL, PINNED = CellState
+DONE = (COMMITTED, COMMITTED_NOW, FORCED, PINNED)  # the cell holds a token on the canvas
 
 
 @dataclass
 class Cell:
     state: CellState
-    token: int | None  # the proposal (masked) or the token on the canvas (committed / forced)
+    token: int | None  # the proposal (masked) or the token on the canvas (committed / forced / pinned)
     conf: float | None  # the proposal's confidence; for committed cells, the confidence at commit
     rank: int | None = None  # the strategy's rank among this step's candidates (1 = first), as recorded
     top: list | None = None  # [[token, prob], ...]
     score: float | None = None  # what the strategy ranked by, as recorded
+    entropy: float | None = None
+    margin: float | None = None
+    event: str = ""  # a forced edit at this step: "pin", "redo" (masked again) or "stop_string"
+
+
+EMPTY = Cell(MASKED, None, None)
+
+
+def row_index(traj: Trajectory) -> dict[int, int]:
+    """Canvas position -> answer position (row)."""
+    return {pos: i for i, pos in enumerate(traj.slots)}
 
 
 def cell_grid(traj: Trajectory, upto: int | None = None) -> list[list[Cell]]:
     """grid[step][answer position] for steps 0..upto-1 (the state *after* that step)."""
-    P, T = traj.prompt_len, len(traj.final_ids)
+    index = row_index(traj)
     upto = len(traj.steps) if upto is None else min(upto, len(traj.steps))
-    current: list[Cell] = [Cell(MASKED, None, None) for _ in range(P, T)]
+    current: list[Cell] = [EMPTY] * len(index)
     grid = []
     for record in traj.steps[:upto]:
-        current = _next_row(current, record, P, traj.special_ids["mask"])
+        current = next_row(current, record, index, traj.special_ids["mask"])
         grid.append(current)
     return grid
 
 
-def _next_row(previous: list[Cell], record: Step, P: int, mask_id: int) -> list[Cell]:
-    row = [c if c.state in DONE else Cell(MASKED, None, None) for c in previous]
-    row = [Cell(COMMITTED, c.token, c.conf) if c.state == COMMITTED_NOW else c for c in row]
+def _carried(c: Cell) -> Cell:
+    """A cell as the next step finds it: a token stays, a draft is gone."""
+    if c.state == COMMITTED_NOW:
+        return Cell(COMMITTED, c.token, c.conf, entropy=c.entropy, margin=c.margin)
+    if c.state in DONE:
+        return Cell(c.state, c.token, c.conf, entropy=c.entropy, margin=c.margin) if c.event else c
+    return EMPTY
+
+
+def next_row(previous: list[Cell], record: Step, index: dict[int, int], mask_id: int) -> list[Cell]:
+    """The row after `record`: its pins and redos, its drafts and commits, then a stop string's overwrite."""
+    row = [_carried(c) for c in previous]
+    events = {}
+    for edit in record.forced:
+        i = index.get(edit.pos)
+        if i is None or not edit.before_step:
+            continue
+        events[i] = edit.kind
+        row[i] = Cell(PINNED, edit.token, None, event="pin") if edit.kind == "pin" else Cell(MASKED, None, None,
+                                                                                              event="redo")
     committed = set(record.committed)
     for c in record.candidates:
-        if c.pos < P:
-            continue  # a prompt position (never happens with typed text kept as text)
+        i = index.get(c.pos)
+        if i is None:
+            continue
         state = COMMITTED_NOW if c.pos in committed and c.token != mask_id else PROPOSED
-        row[c.pos - P] = Cell(state, c.token, c.conf, c.rank, c.top, c.score)
+        row[i] = Cell(state, c.token, c.conf, c.rank, c.top, c.score, c.entropy, c.margin, events.get(i, ""))
     for o in record.overflow:
-        if o.pos >= P and o.token != mask_id:
-            row[o.pos - P] = Cell(COMMITTED_NOW, o.token, None)
+        i = index.get(o.pos)
+        if i is not None and o.token != mask_id:
+            row[i] = Cell(COMMITTED_NOW, o.token, None)
     for edit in record.forced:
-        if edit.pos >= P:
-            row[edit.pos - P] = Cell(FORCED, edit.token, None)
+        i = index.get(edit.pos)
+        if i is not None and not edit.before_step:
+            row[i] = Cell(FORCED, edit.token, None, event=edit.kind)
     return row
 
 
 def commit_steps(traj: Trajectory) -> list[int | None]:
-    """For each answer position, the step that last committed it (None: never committed)."""
-    P = traj.prompt_len
-    mask_id = traj.special_ids["mask"]
+    """For each answer position, the step that last wrote it (None: never, or masked again since)."""
     out: list[int | None] = [None] * traj.answer_len
-    for record in traj.steps:
-        tokens = record.proposals()
-        for pos in record.committed:
-            if pos >= P and tokens.get(pos) != mask_id:
-                out[pos - P] = record.step
-        for edit in record.forced:
-            if edit.pos >= P:
-                out[edit.pos - P] = record.step
+    for s, row in enumerate(cell_grid(traj)):
+        for i, cell in enumerate(row):
+            if cell.state in (COMMITTED_NOW, FORCED) or cell.event == "pin":
+                out[i] = traj.steps[s].step
+            elif cell.state in (MASKED, PROPOSED):
+                out[i] = None
     return out
 
 
 def commit_ranks(traj: Trajectory) -> list[tuple[int, int] | None]:
     """For each answer position, (rank at commit, candidates then) as recorded; None if not by rank."""
-    P = traj.prompt_len
     out: list[tuple[int, int] | None] = [None] * traj.answer_len
-    for record in traj.steps:
-        for c in record.committed_candidates():
-            if c.pos >= P:
-                out[c.pos - P] = (c.rank, len(record.candidates))
-        for edit in record.forced:
-            if edit.pos >= P:
-                out[edit.pos - P] = None
+    for s, row in enumerate(cell_grid(traj)):
+        n = len(traj.steps[s].candidates)
+        for i, cell in enumerate(row):
+            if cell.state == COMMITTED_NOW:
+                out[i] = (cell.rank, n) if cell.rank else None
+            elif cell.state not in (COMMITTED,):
+                out[i] = None
     return out
 
 
 def step_summary(traj: Trajectory) -> list[dict]:
-    """Per step: tokens committed, mean candidate confidence, and the confidence of the last
-    candidate committed by rank (the cutoff; for a random draw there is none by confidence)."""
+    """Per step: tokens committed, mean candidate confidence, the least sure candidate (the gate a
+    threshold acts on), and the confidence of the last candidate committed by rank (the cutoff;
+    for a random draw there is none by confidence)."""
     rows = []
     for record in traj.steps:
         confs = [c.conf for c in record.candidates]
@@ -115,6 +144,7 @@ def step_summary(traj: Trajectory) -> list[dict]:
             "committed": len(record.committed),
             "candidates": len(confs),
             "mean_conf": sum(confs) / len(confs) if confs else None,
+            "gate": min(confs) if confs else None,
             "cutoff": chosen[-1].conf if chosen and by_conf else None,
             "forward_ms": record.forward_ms,
         })
@@ -122,15 +152,18 @@ def step_summary(traj: Trajectory) -> list[dict]:
 
 
 def position_history(traj: Trajectory, pos: int) -> list[dict]:
-    """One answer position's proposal, confidence and rank at every step until it was committed."""
+    """One canvas position's draft, confidence, spread and rank at every step it was a candidate,
+    and the forced edits that touched it."""
     rows = []
     for record in traj.steps:
         for c in record.candidates:
             if c.pos == pos:
                 rows.append({"step": record.step, "token": c.token, "conf": c.conf, "rank": c.rank,
-                             "of": len(record.candidates), "top": c.top, "committed": pos in record.committed})
+                             "of": len(record.candidates), "top": c.top, "committed": pos in record.committed,
+                             "entropy": c.entropy, "margin": c.margin})
         for edit in record.forced:
             if edit.pos == pos:
                 rows.append({"step": record.step, "token": edit.token, "conf": None, "rank": None, "of": None,
-                             "top": [], "committed": True, "forced": edit.kind})
+                             "top": [], "committed": edit.kind != "redo", "forced": edit.kind,
+                             "entropy": None, "margin": None})
     return rows

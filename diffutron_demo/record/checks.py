@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..settings import SamplerSettings, SettingsError
+from .step import EDIT_KINDS
 
 RULE_KINDS = ("quota", "threshold", "factor")
 _KIND_NAMES = {int: "a whole number", str: "text", list: "a list", dict: "an object", float: "a number"}
@@ -50,12 +51,13 @@ class Checker:
             self.field(value, name, kind, f"{key}.{name}")
         return value
 
-    def ids(self, data: dict, key: str, pieces: dict, where: str | None = None) -> list[int]:
+    def ids(self, data: dict, key: str, pieces: dict, where: str | None = None, also: int | None = None) -> list[int]:
+        """A list of token ids, each in `pieces` (or equal to `also`: the mask id, before step 0)."""
         where = where or key
         values = self.field(data, key, list, where)
         for j, token in enumerate(values):
             self.require(isinstance(token, int) and not isinstance(token, bool), f"{where}[{j}]", "must be a token id")
-            self.require(token in pieces, f"{where}[{j}]", f"is token {token}, which is not in pieces")
+            self.require(token in pieces or token == also, f"{where}[{j}]", f"is token {token}, which is not in pieces")
         return values
 
     def token(self, value, where: str, pieces: dict) -> None:
@@ -92,7 +94,8 @@ class Checker:
             self.require(isinstance(edit, dict), w, "must be an object")
             self.pos(edit.get("pos"), f"{w}.pos", T)
             self.token(edit.get("token"), f"{w}.token", pieces)
-            self.field(edit, "kind", str, f"{w}.kind")
+            kind = self.field(edit, "kind", str, f"{w}.kind")
+            self.require(kind in EDIT_KINDS, f"{w}.kind", f"must be one of {', '.join(EDIT_KINDS)}")
         self.number(record, "forward_ms", f"{at}.forward_ms")
 
     def candidates(self, record: dict, at: str, T: int, pieces: dict) -> dict[int, int]:
@@ -106,8 +109,9 @@ class Checker:
             self.token(c.get("token"), f"{w}.token", pieces)
             conf = self.number(c, "conf", f"{w}.conf")
             self.require(0.0 <= conf <= 1.0 + 1e-6, f"{w}.conf", f"is {conf}, not a probability")
-            if c.get("score") is not None:
-                self.number(c, "score", f"{w}.score")
+            for key in ("score", "entropy", "margin", "rest"):  # null: not recorded
+                if c.get(key) is not None:
+                    self.number(c, key, f"{w}.{key}")
             rank = self.field(c, "rank", int, f"{w}.rank")
             self.require(1 <= rank <= len(candidates) and rank not in ranks, f"{w}.rank",
                          f"is {rank}: ranks must be 1..{len(candidates)}, each once")

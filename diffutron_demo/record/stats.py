@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..template import END_MARKER
 from .trajectory import Trajectory
 
 
@@ -16,16 +17,31 @@ def repeated_ngrams(tokens: list[int], n: int = 3) -> int:
     return repeats
 
 
-def answer_tokens(traj: Trajectory) -> list[int]:
-    """The generated ids up to the first pad / eos (what the reply is made of, specials kept out)."""
-    special = {traj.special_ids["pad"], traj.special_ids["eos"], traj.special_ids["mask"]}
-    out = []
-    for token in traj.final_ids[traj.prompt_len :]:
-        if token in (traj.special_ids["pad"], traj.special_ids["eos"]):
+def reply_rows(traj: Trajectory) -> list[int]:
+    """The answer positions whose tokens make the reply. Generation: up to the first pad or eos, and
+    before the end marker (the padding and the marker are how the model ends, not what it answers).
+    Infill: every blank position."""
+    rows = list(range(traj.answer_len))
+    if traj.mode == "infill":
+        return rows
+    ends = (traj.special_ids["pad"], traj.special_ids["eos"])
+    tokens = [traj.final_ids[p] for p in traj.slots]
+    kept, text, starts = [], "", []
+    for i in rows:
+        if tokens[i] in ends:
             break
-        if token not in special:
-            out.append(token)
-    return out
+        starts.append(len(text))
+        text += traj.piece(tokens[i])
+        kept.append(i)
+    marker = text.find(END_MARKER)
+    return kept if marker < 0 else [i for i, at in zip(kept, starts) if at < marker]
+
+
+def answer_tokens(traj: Trajectory) -> list[int]:
+    """The ids the reply is made of (reply_rows), specials kept out."""
+    special = {traj.special_ids["pad"], traj.special_ids["eos"], traj.special_ids["mask"]}
+    tokens = [traj.final_ids[traj.slots[i]] for i in reply_rows(traj)]
+    return [t for t in tokens if t not in special]
 
 
 def forward_passes(traj: Trajectory) -> int:
@@ -39,9 +55,15 @@ def committed_count(traj: Trajectory) -> int:
 
 
 def mean_committed_conf(traj: Trajectory) -> float | None:
-    """Mean confidence of the candidates the run committed; None if it committed none."""
-    confs = [c.conf for r in traj.steps for c in r.committed_candidates()]
-    return sum(confs) / len(confs) if confs else None
+    """Mean confidence at commit of the reply's tokens (reply_rows: not the padding or the end
+    marker, which a run that stopped early lacks); None if none was committed by rank."""
+    wanted = {traj.slots[i] for i in reply_rows(traj)}
+    last = {}  # a position committed again (a redo) counts once, as it stands
+    for r in traj.steps:
+        for c in r.committed_candidates():
+            if c.pos in wanted:
+                last[c.pos] = c.conf
+    return sum(last.values()) / len(last) if last else None
 
 
 def model_ms(traj: Trajectory) -> float:
@@ -65,3 +87,52 @@ def run_stats(traj: Trajectory) -> dict:
         "repeated 3-grams": repeated_ngrams(tokens),
         "stop": traj.stop_reason,
     }
+
+
+EMPTY = {
+    "en": {
+        "cancelled": "stopped at step {n}, before the answer had any text",
+        "marker": "the model closed the answer at once: the end marker begins at answer position {pos}, written at "
+                  "step {step}",
+        "special": "the model's first answer position became {token} at step {step} (confidence {conf}): it chose to "
+                   "write nothing",
+        "masks": "the answer's first positions are still masks: the model proposed the mask token itself",
+        "stop": "a stop string was generated at answer position {pos}; the stop check wrote the end marker there",
+        "history": " Every token already on the canvas (the earlier turns too) is pushed down by the repetition "
+                   "penalty, which can leave the end marker and padding the likeliest proposals.",
+    },
+    "tr": {
+        "cancelled": "cevapta hiç metin yokken {n}. adımda durduruldu",
+        "marker": "model cevabı hemen kapattı: bitiş işareti {pos}. konumda başlıyor, {step}. adımda yazıldı",
+        "special": "modelin ilk cevap konumu {step}. adımda {token} oldu (güven {conf}): hiçbir şey yazmamayı seçti",
+        "masks": "cevabın ilk konumları hâlâ maske: model maske belirtecinin kendisini önerdi",
+        "stop": "{pos}. konumda bir durdurma dizisi üretildi; durdurma denetimi oraya bitiş işaretini yazdı",
+        "history": " Tuvalde zaten bulunan her belirteç (önceki konuşmalarınki de) tekrar cezasıyla aşağı itilir; "
+                   "bu, bitiş işaretini ve dolguyu en olası öneriler yapabilir.",
+    },
+}
+
+
+def empty_reason(traj: Trajectory, lang: str = "en") -> str | None:
+    """Why the reply is empty, read from the record (None when it is not empty)."""
+    if traj.reply.strip() or not traj.slots:
+        return None
+    t = EMPTY[lang]
+    first = traj.slots[0]
+    token = traj.final_ids[first]
+    steps = {pos: (r.step, c.conf) for r in traj.steps for c in r.committed_candidates() for pos in [c.pos]}
+    forced = [e for r in traj.steps for e in r.forced if e.kind == "stop_string"]
+    if traj.stop_reason == "cancelled" and not any(r.committed for r in traj.steps):
+        return t["cancelled"].format(n=len(traj.steps))
+    if forced and min(e.pos for e in forced) <= first + len(reply_rows(traj)):
+        return t["stop"].format(pos=traj.slots.index(min(e.pos for e in forced)))
+    if token == traj.special_ids["mask"]:
+        return t["masks"]
+    text = traj.piece(token)
+    step, conf = steps.get(first, (None, None))
+    if token in (traj.special_ids["pad"], traj.special_ids["eos"]) or text.strip() == "":
+        reason = t["special"].format(token=text, step=(step or 0) + 1, conf="-" if conf is None else f"{conf:.2f}")
+    else:
+        reason = t["marker"].format(pos=len(reply_rows(traj)), step=(step or 0) + 1)
+    history = traj.prompt.get("history_turns", 0) and traj.settings.get("repetition_penalty", 1.0) > 1.0
+    return reason + (t["history"] if history else "")

@@ -17,20 +17,40 @@ class Candidate:
     score: float | None  # what the strategy ranked by (None: not recorded, an old random run)
     rank: int  # 1 = first in the strategy's order
     top: list  # [[id, probability], ...], most likely first
+    # The draft's spread, under the same distribution (None: an older file did not record it).
+    entropy: float | None = None  # nats, over the whole vocabulary
+    margin: float | None = None  # probability of the first choice minus the second's
+    rest: float | None = None  # probability outside the recorded top
 
     def to_dict(self) -> dict:
         return {"pos": self.pos, "token": self.token, "conf": self.conf, "score": self.score, "rank": self.rank,
-                "top": self.top}
+                "top": self.top, "entropy": self.entropy, "margin": self.margin, "rest": self.rest}
+
+    @classmethod
+    def from_dict(cls, c: dict) -> "Candidate":
+        return cls(c["pos"], c["token"], c["conf"], c.get("score"), c["rank"], c["top"], c.get("entropy"),
+                   c.get("margin"), c.get("rest"))
+
+
+# Forced edits that happen before their step's commits (the person's), and after them (the sampler's).
+BEFORE_STEP = ("pin", "redo")
+EDIT_KINDS = BEFORE_STEP + ("stop_string",)
 
 
 @dataclass(frozen=True, slots=True)
 class Edit:
-    """A change that is not a remasking decision: a stop string's overwrite, a branch's pin, or a
-    commit past the window (`overflow`, where `was` and `kind` are not used)."""
+    """A change that is not a remasking decision: a stop string's overwrite, a branch's pin, a redo's
+    re-masking (`token` is the mask id, `was` what it held), or a commit past the window (`overflow`,
+    where `was` and `kind` are not used)."""
     pos: int
     token: int
     was: int | None = None
     kind: str = ""
+
+    @property
+    def before_step(self) -> bool:
+        """Pins and redos are set before the step decides; a stop string's overwrite follows it."""
+        return self.kind in BEFORE_STEP
 
     def to_dict(self) -> dict:
         if self.was is None and not self.kind:
@@ -85,8 +105,7 @@ class Step:
         """From a checked JSON object (record/load.py checks it first)."""
         return cls(
             step=d["step"], block=d["block"], scheduled=d["scheduled"], quota=d["quota"], window=tuple(d["window"]),
-            candidates=[Candidate(c["pos"], c["token"], c["conf"], c.get("score"), c["rank"], c["top"])
-                        for c in d["candidates"]],
+            candidates=[Candidate.from_dict(c) for c in d["candidates"]],
             committed=list(d["committed"]), rule=d["rule"],
             overflow=[Edit(o["pos"], o["token"]) for o in d["overflow"]],
             forced=[Edit(f["pos"], f["token"], f.get("was"), f["kind"]) for f in d["forced"]],

@@ -1,6 +1,6 @@
 """The trajectory: a run as plain data (JSON, versioned), drawn and replayed with no model.
 
-docs/trajectory.md documents every field. `load` checks every field it reads (record/checks.py)
+docs/trajectory.md documents every field. Loading checks every field it reads (record/load.py, record/checks.py)
 and names the field and the problem when a file is malformed, truncated or from a future
 version; older versions are upgraded on load (record/upgrade.py).
 """
@@ -9,23 +9,55 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from .checks import Checker, TrajectoryError
+from .checks import TrajectoryError
 from .step import Step
-from .upgrade import upgrade
 
-SCHEMA_VERSION = 3  # 2 added `branches`, 3 each candidate's score and rank and each step's rule
+# 2 added `branches`; 3 each candidate's score and rank and each step's rule; 4 infill (`mode`,
+# `initial_ids`, `blanks`, redo branches) and each draft's entropy, margin and rest.
+SCHEMA_VERSION = 4
 MAX_FILE_BYTES = 20 * 1024 * 1024  # generous for 1024 steps x 1024 positions; uploads stay bounded
+MODES = ("generate", "infill")
+BRANCH_KINDS = ("what_if", "redo")
 KNOWN_FIELDS = {"schema_version", "model", "settings", "seed", "prompt", "prompt_ids", "special_ids", "final_ids",
-                "reply", "stop_reason", "wall_ms", "pieces", "steps", "branches"}
+                "reply", "stop_reason", "wall_ms", "pieces", "steps", "branches", "mode", "initial_ids", "blanks"}
 
-__all__ = ["Branch", "MAX_FILE_BYTES", "SCHEMA_VERSION", "Trajectory", "TrajectoryError"]
+__all__ = ["Blank", "Branch", "MAX_FILE_BYTES", "MODES", "SCHEMA_VERSION", "Trajectory", "TrajectoryError"]
+
+
+@dataclass(frozen=True)
+class Blank:
+    """Canvas positions [start, end) the run fills; for a redo, `was` holds what they held before."""
+    start: int
+    end: int
+    was: list[int] | None = None
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "was": self.was}
+
+
+def blanks_of(ids: list[int], mask_id: int, before: list[int] | None = None) -> list[Blank]:
+    """The runs of mask ids in `ids` as blanks; `before` (a redo's canvas before it) gives each one's `was`."""
+    out, i = [], 0
+    while i < len(ids):
+        if ids[i] != mask_id:
+            i += 1
+            continue
+        j = i
+        while j < len(ids) and ids[j] == mask_id:
+            j += 1
+        out.append(Blank(i, j, None if before is None else list(before[i:j])))
+        i = j
+    return out
 
 
 @dataclass
 class Branch:
-    """A run continued from step `from_step` of its trajectory (what-if), stored in the same file."""
+    """A run continued from step `from_step` of its base (the main run, or branch `parent`), stored in
+    the same file: a what-if (other settings or pins) or a redo (chosen positions masked and filled
+    again, `blanks` saying what they held)."""
     from_step: int
     settings: dict
     seed: int
@@ -35,11 +67,15 @@ class Branch:
     stop_reason: str
     wall_ms: float
     steps: list[Step]
+    kind: str = "what_if"
+    blanks: list[Blank] = field(default_factory=list)
+    parent: int | None = None
 
     def to_dict(self) -> dict:
         return {"from_step": self.from_step, "settings": self.settings, "seed": self.seed, "pins": self.pins,
                 "final_ids": self.final_ids, "reply": self.reply, "stop_reason": self.stop_reason,
-                "wall_ms": self.wall_ms, "steps": [s.to_dict() for s in self.steps]}
+                "wall_ms": self.wall_ms, "steps": [s.to_dict() for s in self.steps], "kind": self.kind,
+                "blanks": [b.to_dict() for b in self.blanks], "parent": self.parent}
 
 
 @dataclass
@@ -59,49 +95,79 @@ class Trajectory:
     schema_version: int = SCHEMA_VERSION
     branches: list[Branch] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    mode: str = "generate"  # or "infill": blanks anywhere in a given text
+    initial_ids: list[int] | None = None  # the canvas before step 0 (None: the prompt, then masks)
+    blanks: list[Blank] = field(default_factory=list)  # the masked spans of initial_ids
+
+    def __post_init__(self):
+        if self.initial_ids is None:
+            self.initial_ids = list(self.prompt_ids) + [self.special_ids["mask"]] * (
+                len(self.final_ids) - len(self.prompt_ids))
+        if not self.blanks:
+            self.blanks = blanks_of(self.initial_ids, self.special_ids["mask"])
 
     @property
     def prompt_len(self) -> int:
         return len(self.prompt_ids)
 
+    @cached_property
+    def slots(self) -> list[int]:
+        """The canvas positions the run writes, in canvas order: the heatmap's rows, numbered as
+        answer positions 0, 1, ... (the masks before step 0, and any a redo masked again)."""
+        mask = self.special_ids["mask"]
+        chosen = {i for i, t in enumerate(self.initial_ids) if t == mask}
+        chosen.update(e.pos for st in self.steps for e in st.forced if e.kind == "redo")
+        return sorted(chosen)
+
     @property
     def answer_len(self) -> int:
-        return len(self.final_ids) - len(self.prompt_ids)
+        return len(self.slots)
 
     def piece(self, token: int) -> str:
         return self.pieces.get(int(token), f"<{token}>")
 
     def canvas_at(self, step: int) -> list[int]:
-        """The canvas after `step` steps have run (0 = all masks), rebuilt from the records."""
-        canvas = list(self.prompt_ids) + [self.special_ids["mask"]] * self.answer_len
+        """The canvas after `step` steps have run (0 = as it started), rebuilt from the records:
+        a step's pins and redos first, then its commits, then a stop string's overwrite."""
+        canvas = list(self.initial_ids)
         for record in self.steps[:step]:
             tokens = record.proposals()
+            for edit in record.forced:
+                if edit.before_step:
+                    canvas[edit.pos] = edit.token
             for pos in record.committed:
                 canvas[pos] = tokens.get(pos, self.final_ids[pos])
             for edit in record.forced:
-                canvas[edit.pos] = edit.token
+                if not edit.before_step:
+                    canvas[edit.pos] = edit.token
         return canvas
 
     # -- branches ---------------------------------------------------------------------------------
-    def add_branch(self, branch: "Trajectory", from_step: int, pins: dict[int, int] | None = None) -> int:
-        """Store `branch` (a run continued from step `from_step`) in this file; returns its index."""
+    def add_branch(self, branch: "Trajectory", from_step: int, pins: dict[int, int] | None = None, *,
+                   parent: int | None = None) -> int:
+        """Store `branch` (a run continued from step `from_step` of this run, or of branch `parent`) in
+        this file; a branch run in infill mode is a redo. Returns its index."""
         self.pieces.update(branch.pieces)
+        redo = any(b.was is not None for b in branch.blanks)
         self.branches.append(Branch(
             from_step=from_step, settings=branch.settings, seed=branch.seed,
             pins=[{"pos": int(p), "token": int(t)} for p, t in sorted((pins or {}).items())],
             final_ids=branch.final_ids, reply=branch.reply, stop_reason=branch.stop_reason,
-            wall_ms=branch.wall_ms, steps=branch.steps,
+            wall_ms=branch.wall_ms, steps=branch.steps, kind="redo" if redo else "what_if",
+            blanks=branch.blanks if redo else [], parent=parent,
         ))
         return len(self.branches) - 1
 
     def branch(self, index: int) -> "Trajectory":
-        """Branch `index` as a whole run: this run's steps up to the split, then the branch's."""
+        """Branch `index` as a whole run: its base's steps up to the split, then the branch's."""
         b = self.branches[index]
+        base = self if b.parent is None else self.branch(b.parent)
         return Trajectory(
             model=self.model, settings=b.settings, seed=b.seed, prompt=self.prompt,
             prompt_ids=self.prompt_ids, special_ids=self.special_ids, final_ids=b.final_ids,
             reply=b.reply, stop_reason=b.stop_reason, wall_ms=b.wall_ms, pieces=self.pieces,
-            steps=self.steps[: b.from_step] + b.steps,
+            steps=base.steps[: b.from_step] + b.steps, mode=self.mode, initial_ids=self.initial_ids,
+            blanks=self.blanks,
         )
 
     # -- JSON -------------------------------------------------------------------------------------
@@ -112,6 +178,7 @@ class Trajectory:
             "final_ids": self.final_ids, "reply": self.reply, "stop_reason": self.stop_reason,
             "wall_ms": self.wall_ms, "pieces": {str(k): v for k, v in sorted(self.pieces.items())},
             "steps": [s.to_dict() for s in self.steps], "branches": [b.to_dict() for b in self.branches],
+            "mode": self.mode, "initial_ids": self.initial_ids, "blanks": [b.to_dict() for b in self.blanks],
             **self.extra,
         }
 
@@ -125,7 +192,9 @@ class Trajectory:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Trajectory":
-        return cls.from_dict(_parse(text))
+        from .load import parse
+
+        return cls.from_dict(parse(text))
 
     @classmethod
     def load(cls, path: str | Path) -> "Trajectory":
@@ -141,115 +210,11 @@ class Trajectory:
 
     @classmethod
     def from_dict(cls, data) -> "Trajectory":
+        from .load import build
+
         try:
-            return _build(data)
+            return build(data)
         except TrajectoryError:
             raise
         except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:  # a check this reader lacks
             raise TrajectoryError(f"The file is not a trajectory this version can read ({type(exc).__name__}).") from None
-
-
-def _parse(text: str | bytes):
-    if isinstance(text, bytes):
-        if len(text) > MAX_FILE_BYTES:
-            raise TrajectoryError(f"The file is {len(text) // 1_000_000} MB; trajectories are limited to {MAX_FILE_BYTES // 1_000_000} MB.")
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise TrajectoryError(f"The file is not UTF-8 text (byte {exc.start}): is it a trajectory JSON?") from None
-    elif len(text) > MAX_FILE_BYTES:
-        raise TrajectoryError(f"The file is larger than {MAX_FILE_BYTES // 1_000_000} MB.")
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        # An unterminated string reports where the string began; any other error at the end means truncation.
-        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
-        where = "the file ends early (truncated?)" if truncated else f"line {exc.lineno}, column {exc.colno}"
-        raise TrajectoryError(f"The file is not valid JSON: {exc.msg} ({where}).") from None
-    except RecursionError:
-        raise TrajectoryError("The file nests JSON too deeply to be a trajectory.") from None
-    except TrajectoryError:  # from _reject_constant (a ValueError too)
-        raise
-    except ValueError:  # an integer literal past Python's 4300-digit conversion limit
-        raise TrajectoryError("The file holds a number far too long to be a trajectory's.") from None
-
-
-def _build(data) -> Trajectory:
-    v = Checker()
-    v.require(isinstance(data, dict), "top level", "must be a JSON object")
-    version = data.get("schema_version")
-    v.require(version is not None, "schema_version", "is missing")
-    v.require(isinstance(version, int) and not isinstance(version, bool), "schema_version", "must be a whole number")
-    if version > SCHEMA_VERSION:
-        raise TrajectoryError(
-            f"schema_version {version} is newer than this version of diffutron-demo reads ({SCHEMA_VERSION}): update it."
-        )
-    v.require(version >= 1, "schema_version", f"must be at least 1 (got {version})")
-    upgrade(data, version)
-    model = v.obj(data, "model", {"name": str, "device": str, "dtype": str, "context_window": int})
-    settings = v.field(data, "settings", dict)
-    v.settings(settings, "settings")
-    v.field(data, "seed", int)
-    v.field(v.field(data, "prompt", dict), "text", str, "prompt.text")
-    special = v.obj(data, "special_ids", {"mask": int, "pad": int, "eos": int})
-    pieces = _pieces(v, v.field(data, "pieces", dict))
-    prompt_ids = v.ids(data, "prompt_ids", pieces)
-    final_ids = v.ids(data, "final_ids", pieces)
-    v.require(len(prompt_ids) >= 1, "prompt_ids", "is empty")
-    v.require(len(final_ids) >= len(prompt_ids), "final_ids", "is shorter than prompt_ids")
-    v.require(final_ids[: len(prompt_ids)] == prompt_ids, "final_ids", "does not start with prompt_ids")
-    steps = v.field(data, "steps", list)
-    for i, record in enumerate(steps):
-        v.step(record, i, len(final_ids), pieces)
-    branches = v.field(data, "branches", list) if version >= 2 else []
-    for j, b in enumerate(branches):
-        _check_branch(v, b, f"branches[{j}]", len(steps), prompt_ids, final_ids, pieces)
-    return Trajectory(
-        model=model, settings=settings, seed=data["seed"], prompt=data["prompt"], prompt_ids=prompt_ids,
-        special_ids=special, final_ids=final_ids, reply=v.field(data, "reply", str),
-        stop_reason=v.field(data, "stop_reason", str), wall_ms=v.number(data, "wall_ms"), pieces=pieces,
-        steps=[Step.from_dict(s) for s in steps],
-        schema_version=SCHEMA_VERSION,  # an old file is upgraded on load; saving writes the new version
-        branches=[_branch(b) for b in branches],
-        extra={k: val for k, val in data.items() if k not in KNOWN_FIELDS},
-    )
-
-
-def _branch(b: dict) -> Branch:
-    return Branch(from_step=b["from_step"], settings=b["settings"], seed=b["seed"], pins=b["pins"],
-                  final_ids=b["final_ids"], reply=b["reply"], stop_reason=b["stop_reason"], wall_ms=b["wall_ms"],
-                  steps=[Step.from_dict(s) for s in b["steps"]])
-
-
-def _pieces(v: Checker, raw: dict) -> dict[int, str]:
-    pieces = {}
-    for key, text in raw.items():
-        v.require(key.isascii() and key.isdigit() and len(key) <= 18, f"pieces['{key[:20]}']", "keys must be token ids")
-        v.require(isinstance(text, str), f"pieces['{key}']", "must be text")
-        pieces[int(key)] = text
-    return pieces
-
-
-def _check_branch(v: Checker, b, at: str, n_steps: int, prompt_ids: list, final_ids: list, pieces: dict) -> None:
-    v.require(isinstance(b, dict), at, "must be an object")
-    split = v.field(b, "from_step", int, f"{at}.from_step")
-    v.require(0 <= split <= n_steps, f"{at}.from_step", f"is {split}, outside 0..{n_steps}")
-    v.settings(v.field(b, "settings", dict, f"{at}.settings"), f"{at}.settings")
-    v.field(b, "seed", int, f"{at}.seed")
-    v.field(b, "reply", str, f"{at}.reply")
-    v.field(b, "stop_reason", str, f"{at}.stop_reason")
-    v.number(b, "wall_ms", f"{at}.wall_ms")
-    T = len(final_ids)
-    for k, pin in enumerate(v.field(b, "pins", list, f"{at}.pins")):
-        v.require(isinstance(pin, dict), f"{at}.pins[{k}]", "must be an object")
-        v.pos(pin.get("pos"), f"{at}.pins[{k}].pos", T - len(prompt_ids))
-        v.token(pin.get("token"), f"{at}.pins[{k}].token", pieces)
-    b_final = v.ids(b, "final_ids", pieces, f"{at}.final_ids")
-    v.require(len(b_final) == T and b_final[: len(prompt_ids)] == prompt_ids, f"{at}.final_ids",
-              "must be the same canvas length and prompt as final_ids")
-    for i, record in enumerate(v.field(b, "steps", list, f"{at}.steps")):
-        v.step(record, i, T, pieces, first=split, where=f"{at}.steps[{i}]")
-
-
-def _reject_constant(name: str):
-    raise TrajectoryError(f"The file holds {name}, which is not valid JSON (numbers must be finite).")

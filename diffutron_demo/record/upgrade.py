@@ -1,9 +1,14 @@
-"""Older trajectory files (schema 1 and 2) hold no score, rank or rule: derive them once, at load.
+"""Older trajectory files, upgraded once at load.
 
-What can be derived is derived from what the file holds and each such step is marked `derived`,
-so views can say so. For the confidence strategies the score is the confidence and the order is
-the recorded one exactly. For `random` the draw was not recorded: the committed positions rank
-first in their recorded order, the rest follow in canvas order, and the score stays unknown.
+Schema 1 and 2 hold no score, rank or rule: what can be derived is derived from what the file holds
+and each such step is marked `derived`, so views can say so. For the confidence strategies the
+score is the confidence and the order is the recorded one exactly. For `random` the draw was not
+recorded: the committed positions rank first in their recorded order, the rest follow in canvas
+order, and the score stays unknown.
+
+Schema 1 to 3 are all generation runs: their canvas before step 0 is the prompt then masks, and
+their branches are what-ifs. Their drafts' entropy, margin and rest were not recorded and stay
+absent (None), which the views say.
 """
 
 from __future__ import annotations
@@ -12,14 +17,31 @@ from ..settings import SamplerSettings
 
 
 def upgrade(data: dict, version: int) -> None:
-    """Add schema 3's fields to an older file's steps, in place (a malformed file is left for the checks)."""
-    if version >= 3:
-        return
-    _derive(data.get("steps"), data.get("settings"))
-    if version >= 2 and isinstance(data.get("branches"), list):
-        for branch in data["branches"]:
-            if isinstance(branch, dict):
-                _derive(branch.get("steps"), branch.get("settings"))
+    """Add the newer schemas' fields to an older file, in place (a malformed file is left for the checks)."""
+    if version < 3:
+        _derive(data.get("steps"), data.get("settings"))
+        if version >= 2 and isinstance(data.get("branches"), list):
+            for branch in data["branches"]:
+                if isinstance(branch, dict):
+                    _derive(branch.get("steps"), branch.get("settings"))
+    if version < 4:
+        _generation_run(data)
+
+
+def _generation_run(data: dict) -> None:
+    """Schema 4's run fields for a generation run (schema 1 to 3 had no other kind)."""
+    prompt, final, special = data.get("prompt_ids"), data.get("final_ids"), data.get("special_ids")
+    data.setdefault("mode", "generate")
+    if isinstance(prompt, list) and isinstance(final, list) and isinstance(special, dict):
+        mask = special.get("mask")
+        data.setdefault("initial_ids", list(prompt) + [mask] * (len(final) - len(prompt)))
+        data.setdefault("blanks", [{"start": len(prompt), "end": len(final), "was": None}]
+                        if len(final) > len(prompt) else [])
+    for branch in data.get("branches") if isinstance(data.get("branches"), list) else []:
+        if isinstance(branch, dict):
+            branch.setdefault("kind", "what_if")
+            branch.setdefault("blanks", [])
+            branch.setdefault("parent", None)
 
 
 def _derive(steps, settings) -> None:

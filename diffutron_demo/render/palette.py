@@ -11,7 +11,9 @@ CIVIDIS = ((0.0, (0, 34, 78)), (0.25, (65, 77, 107)), (0.5, (124, 123, 120)), (0
            (1.0, (254, 232, 56)))
 PLOTLY_SCALE = [[x, "rgb(%d,%d,%d)" % rgb] for x, rgb in CIVIDIS]
 
-FORCED = "#d62728"  # a forced edit (stop string, pin): not a remasking decision
+FORCED = "#d62728"  # the stop check's overwrite: not a remasking decision
+PIN = "#f4a6c1"  # a branch's pin: the person's choice (a diamond marks it too)
+REDO = "#9467bd"  # a position masked again for a redo (a ring marks it)
 NOW = "#e45756"  # committed at this step; the step marker
 BLOCK_EDGE = "#444444"
 SPLIT = "#000000"  # where a branch leaves its run
@@ -19,7 +21,9 @@ MASK_BG, MASK_FG = "#f2f2f2", "#6b6b6b"  # a masked slot in the canvas
 DIFF = "#fde68a"  # a word that differs between compared answers
 MUTED = "#7f7f7f"  # secondary marks: history in the context bar, bars in the step chart
 FREE = "#eeeeee"
-PLOT_BG = "#f4f4f4"  # a plot's drawing area, light in both themes
+PLOT_BG = "#f4f4f4"  # a plot's drawing area in the light theme
+PLOT_BG_DARK = "#565d6b"  # in the dark theme: dark, yet cividis's navy end (low) and yellow end still stand out
+GIVEN = "#c9cdd4"  # given text in a row (infill, or before a redo reached it)
 BANNER_BG, BANNER_EDGE = "#fff4e5", "#f0b46c"
 
 
@@ -58,4 +62,12 @@ def text_on(value: float) -> str:
 
 
 QUESTION, ANSWER = colour(0.0), colour(0.75)  # the context bar: the new question, the answer
-LINE, CUTOFF = colour(0.0), colour(0.75)  # the step chart: mean confidence, the cutoff
+# The step chart's lines, readable on a light and on a dark page: mean confidence, the cutoff, the gate.
+LINE, CUTOFF, GATE = "#3a7bd5", colour(0.75), REDO
+
+
+# What the browser player (render/player.js) draws with.
+PLAYER_PALETTE = {
+    "stops": [[x, list(c)] for x, c in CIVIDIS], "forced": FORCED, "pin": PIN, "redo": REDO, "now": NOW,
+    "edge": BLOCK_EDGE, "split": SPLIT, "bg": PLOT_BG, "bg_dark": PLOT_BG_DARK, "given": GIVEN,
+}

@@ -1,4 +1,5 @@
-"""The viewer's pictures for a trajectory, as plain values: what any front end shows for a step or a run."""
+"""What the viewer shows for a run, as plain values: the player's value, the commit order and the
+per-step chart. Any front end (the app's viewer, a test) takes these."""
 
 from __future__ import annotations
 
@@ -6,37 +7,24 @@ from dataclasses import dataclass
 
 from ..record.trajectory import Trajectory
 from . import figures, fragments
-
-VIEWS = ("tokens", "words")
-
-
-@dataclass
-class StepPanels:
-    heatmap: object  # a plotly Figure
-    canvas: str  # HTML
-    why: str  # HTML
+from .runview import run_value
 
 
 @dataclass
-class RunPanels(StepPanels):
+class RunPanels:
+    player: dict  # the player's value (render/runview.py)
     order: str  # HTML: the commit order
     chart: object  # a plotly Figure: per-step confidence and commits
-    history: str  # HTML: answer position 0's history
     steps: int
 
 
-def step_panels(traj: Trajectory, step, view: str = "tokens") -> StepPanels:
-    """The heatmap marked at `step`, the canvas after it and "why this step", in the token or word view."""
-    step = int(min(max(step or 0, 0), len(traj.steps)))
-    if view == "words":
-        return StepPanels(figures.word_heatmap_figure(traj, marker_step=step or None),
-                          fragments.word_canvas_html(traj, step), fragments.why_html(traj, step))
-    return StepPanels(figures.heatmap_figure(traj, marker_step=step or None), fragments.canvas_html(traj, step),
-                      fragments.why_html(traj, step))
+def run_panels(traj: Trajectory, label: str, *, lang: str = "en", split: int | None = None, redo: bool = False,
+               group: str | None = None) -> RunPanels:
+    """Everything the viewer shows once a run is complete (or loaded)."""
+    return RunPanels(run_value(traj, label=label, lang=lang, split=split, redo=redo, group=group),
+                     fragments.commit_order_html(traj), figures.step_chart(traj), len(traj.steps))
 
 
-def run_panels(traj: Trajectory) -> RunPanels:
-    """Everything the viewer shows once a run is complete (or loaded), at its last step, token view."""
-    n = len(traj.steps)
-    return RunPanels(figures.heatmap_figure(traj), fragments.canvas_html(traj, n), fragments.why_html(traj, n),
-                     fragments.commit_order_html(traj), figures.step_chart(traj), fragments.history_html(traj, 0), n)
+def panels_with(traj: Trajectory, player: dict) -> RunPanels:
+    """A live run's panels once it is over: its last player value, the commit order and the chart."""
+    return RunPanels(player, fragments.commit_order_html(traj), figures.step_chart(traj), len(traj.steps))

@@ -1,6 +1,7 @@
 """The app's CSS, from the one palette: readable in Gradio's light and dark themes and on a phone."""
 
 from . import palette
+from .player import CSS as PLAYER_CSS
 
 CSS = f"""
 .dd-canvas{{font-family:ui-monospace,Menlo,monospace;line-height:1.9;font-size:14px;overflow-wrap:anywhere}}
@@ -24,4 +25,4 @@ CSS = f"""
 /* Plots are drawn on a transparent background; in the dark theme their text turns light. */
 .dark .js-plotly-plot .main-svg text{{fill:#e5e7eb !important}}
 .dark .js-plotly-plot .main-svg .hovertext text{{fill:#111 !important}}
-"""
+""" + PLAYER_CSS

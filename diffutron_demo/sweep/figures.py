@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core.chat import END_MARKER  # the template module: no torch
+from ..template import END_MARKER
 from ..record.stats import answer_tokens, committed_count, forward_passes, mean_committed_conf, model_ms, \
     repeated_ngrams
 from ..record.trajectory import Trajectory

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 from pathlib import Path
 
 from ..settings import SamplerSettings, SettingsError
@@ -126,6 +127,14 @@ def grid_dict(grid: dict[str, SamplerSettings]) -> dict[str, dict]:
 def grid_file_text(named: dict[str, SamplerSettings]) -> str:
     """A grid file holding these settings (every field explicit), the first one the reference."""
     return json.dumps(grid_dict(named), indent=2, ensure_ascii=False) + "\n"
+
+
+def sweep_command(model: str, grid: str, prompts: str, seed: int, out: str = "sweep-out") -> str:
+    """The command that sweeps a grid file over a prompt file, quoted for a POSIX shell, with every
+    setting of a prompt given the seed itself (--compare-seeds), as Compare runs it."""
+    parts = ["python", "-m", "diffutron_demo", "sweep", "--model", model, "--grid", grid, "--prompts", prompts,
+             "--seeds", str(seed), "--compare-seeds", "--out", out]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def pick_reference(grid: dict[str, SamplerSettings], name: str | None) -> str:

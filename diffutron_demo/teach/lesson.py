@@ -1,20 +1,24 @@
-"""Lesson mode: walk a class through one run, guessing at each step what the model commits next.
+"""Lesson mode: walk a class through one run, guessing at each step what the model commits next
+(for a fill: which blank it fills first).
 
 Only steps with a real choice (two or more candidates) are asked. A guess scores when the
 guessed position is among the positions that step committed. The explanation reads the step's
-recorded rule and ranks: a random draw is called a random draw.
+recorded rule and ranks: a random draw is called a random draw. Texts are plain (the player
+shows them as text), in English or Turkish.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
-from ..render.fragments import esc
 from ..record.trajectory import Trajectory
 
 TEXTS = {
     "en": {
         "pick": "Step {n} of {total}: which masked position will the model commit next? Pick one.",
+        "pick_fill": "Step {n} of {total}: which blank will the model fill next? Pick one of its masked slots.",
+        "score": "Score: {score} / {answered}",
         "right": "✔ Right! Position {pos} was committed.",
         "wrong": "✘ Not this time: the model committed {committed}, you picked {pos}.",
         "quota": ("It commits the {took} most confident of the {cands} masked positions left of the block's end "
@@ -36,6 +40,9 @@ TEXTS = {
     },
     "tr": {
         "pick": "Adım {n} / {total}: model sıradaki adımda hangi maskeli konumu kesinleştirecek? Birini seçin.",
+        "pick_fill": "Adım {n} / {total}: model sıradaki adımda hangi boşluğu dolduracak? Onun maskeli yuvalarından "
+                     "birini seçin.",
+        "score": "Puan: {score} / {answered}",
         "right": "✔ Doğru! {pos}. konum kesinleştirildi.",
         "wrong": "✘ Bu sefer değil: model {committed} konumlarını kesinleştirdi, siz {pos} seçtiniz.",
         "quota": ("Bloğun sonundan ({start}–{end}) önceki {cands} maskeli konumdan en güvenli {took} tanesini "
@@ -66,6 +73,7 @@ class Lesson:
     score: int = 0
     answered: int = 0
     revealed: bool = False
+    key: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # the same lesson, across the app's copies
 
     def __post_init__(self):
         self.asked = [i for i, st in enumerate(self.traj.steps) if len(st.candidates) >= 2 and st.committed]
@@ -83,8 +91,8 @@ class Lesson:
         """Answer positions the student can pick: this step's candidates, in canvas order."""
         if self.finished:
             return []
-        P = self.traj.prompt_len
-        return [c.pos - P for c in self.traj.steps[self.step].candidates if c.pos >= P]
+        rows = {p: i for i, p in enumerate(self.traj.slots)}
+        return [rows[c.pos] for c in self.traj.steps[self.step].candidates if c.pos in rows]
 
     def prompt_text(self) -> str:
         t = TEXTS[self.lang]
@@ -92,7 +100,11 @@ class Lesson:
             return t["nothing"]
         if self.finished:
             return t["done"].format(score=self.score, asked=len(self.asked))
-        return t["pick"].format(n=self.step + 1, total=len(self.traj.steps))
+        key = "pick_fill" if self.traj.mode == "infill" else "pick"
+        return t[key].format(n=self.step + 1, total=len(self.traj.steps))
+
+    def score_text(self) -> str:
+        return TEXTS[self.lang]["score"].format(score=self.score, answered=self.answered)
 
     def guess(self, answer_pos: int) -> tuple[bool, str]:
         """Score a guess for the current step and explain; call once per step, then next()."""
@@ -103,8 +115,8 @@ class Lesson:
         if answer_pos not in self.choices():
             raise ValueError(f"Position {answer_pos} is not a masked candidate at this step.")
         record = self.traj.steps[self.step]
-        P = self.traj.prompt_len
-        committed = [p - P for p in record.committed]
+        rows = {p: i for i, p in enumerate(self.traj.slots)}
+        committed = [rows[p] for p in record.committed if p in rows]
         right = answer_pos in committed
         self.score += right
         self.answered += 1
@@ -112,17 +124,19 @@ class Lesson:
         t = TEXTS[self.lang]
         head = t["right"].format(pos=answer_pos) if right else \
             t["wrong"].format(committed=", ".join(map(str, committed)), pos=answer_pos)
-        return right, f"<div><b>{esc(head)}</b><br>{esc(self._why(record, answer_pos))}</div>"
+        return right, f"{head} {self._why(record, answer_pos)}"
 
     def _why(self, record, answer_pos: int) -> str:
         """The step's rule in the lesson's language, with where the pick stood, all from the record."""
-        t, rule, P = TEXTS[self.lang], record.rule, self.traj.prompt_len
-        mine = next(c for c in record.candidates if c.pos - P == answer_pos)
+        t, rule = TEXTS[self.lang], record.rule
+        rows = {p: i for i, p in enumerate(self.traj.slots)}
+        mine = next(c for c in record.candidates if rows.get(c.pos) == answer_pos)
+        inside = [i for p, i in rows.items() if record.window[0] <= p < record.window[1]] or [0]
         chosen = record.committed_candidates()
         kind = "random" if rule.get("by") == "random draw" else rule.get("kind", "quota")
         return t[kind].format(
-            took=rule.get("committed", len(chosen)), cands=len(record.candidates), start=record.window[0] - P,
-            end=record.window[1] - P - 1, quota=rule.get("quota"), rank=mine.rank, mine=f"{mine.conf:.3f}",
+            took=rule.get("committed", len(chosen)), cands=len(record.candidates), start=min(inside),
+            end=max(inside), quota=rule.get("quota"), rank=mine.rank, mine=f"{mine.conf:.3f}",
             last=chosen[-1].rank if chosen else "-", cutoff=f"{chosen[-1].conf:.3f}" if chosen else "-",
             tau=rule.get("tau"), above=rule.get("above"), f=rule.get("f"), n=rule.get("n"),
             side=t["above"] if kind == "threshold" and mine.conf >= rule["tau"] else t["below"],

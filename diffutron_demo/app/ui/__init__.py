@@ -16,6 +16,7 @@ from ..manager import ModelManager
 from ..sessions import Sessions
 from .chat import EXAMPLES, chat_tab
 from .compare import compare_tab
+from .fill import fill_tab
 from .header import model_choice_locked, model_header
 from .lesson import lesson_tab
 from .replay import first_recorded, gallery_tab, replay_tab
@@ -47,6 +48,8 @@ def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks
         with gr.Tabs():
             with gr.Tab("Chat"):
                 chat_tab(current_model, sessions, first)
+            with gr.Tab("Fill"):
+                fill_tab(current_model, sessions)
             with gr.Tab("Replay"):
                 replay_tab(current_model)
             with gr.Tab("Gallery"):
@@ -54,7 +57,7 @@ def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks
             with gr.Tab("Lesson"):
                 lesson_tab(current_model, items, first)
             with gr.Tab("Compare"):
-                compare_tab(current_model, EXAMPLES[0])
+                compare_tab(current_model, sessions, EXAMPLES[0])
             with gr.Tab("Sweep"):
                 sweep_tab()
             with gr.Tab("Learn"):

@@ -1,4 +1,5 @@
-"""The Chat tab: a conversation whose answers are drawn live in the viewer beside it."""
+"""The Chat tab: a conversation whose answers are drawn live in the viewer beside it (above it on a
+phone, so the text being written is in sight)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import html
 
 import gradio as gr
 
-from ...core.chat import PromptError, last_question
-from ...render.panels import run_panels
+from ...core.chat import PromptError
+from ...render.panels import panels_with
 from ...settings import SettingsError
+from ...template import last_question
 from .. import service
 from ..gpu import on_gpu
 from .controls import error_md, knob_inputs, panel_values, read_settings, settings_panel
@@ -32,34 +34,34 @@ def example_messages(traj) -> list[dict]:
 
 
 def _chat_column(example) -> dict:
-    """The left column: the conversation, the message box and its buttons, the settings."""
-    c = {"chatbot": gr.Chatbot(example_messages(example), label="Chat", height=420, render_markdown=False,
+    """The left column: the message box and its buttons, the conversation, the settings."""
+    c = {"chatbot": gr.Chatbot(example_messages(example), label="Chat", height=380, render_markdown=False,
                                sanitize_html=True, buttons=["copy"], feedback_options=None),
          # One line that grows: Enter sends, Shift+Enter breaks the line (Gradio's rule for lines=1).
          "message": gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=1, max_lines=8)}
     with gr.Row():
         c["send"], c["stop"], c["clear"] = (gr.Button("Send", variant="primary"), gr.Button("Stop", variant="stop"),
                                             gr.Button("Clear"))
+    c["status"] = gr.Markdown(html.escape(example_note(example)) if example is not None else "")
     gr.Examples(EXAMPLES, inputs=c["message"], label="Examples")
     c["raw"] = gr.Checkbox(False, label="raw text (no chat template)",
                            info="Continue the text as typed, like dllm's --chat False.")
     c["context"] = gr.HTML()
-    c["status"] = gr.Markdown(html.escape(example_note(example)) if example is not None else "")
     with gr.Accordion("Settings", open=False):
         c["knobs"] = settings_panel()
     return c
 
 
 def chat_tab(current_model, sessions, recorded=None):
-    """`recorded`: a recorded run (and its pictures) shown on arrival: chat, heatmap, slider at its last step."""
+    """`recorded`: a recorded run (and its pictures) shown on arrival: chat, player at its last step."""
     example = recorded and recorded.traj
     history_state = gr.State([])  # the real (question, answer) pairs; the Chatbot shows escaped text
     traj_state = gr.State(example)
-    with gr.Row():
-        with gr.Column(scale=4):
+    with gr.Row(elem_classes=["dd-chat-row"]):
+        with gr.Column(scale=4, elem_classes=["dd-chat-col"]):
             c = _chat_column(example)
-        with gr.Column(scale=6):
-            viewer = Viewer(traj_state, current_model, recorded and recorded.panels)
+        with gr.Column(scale=6, elem_classes=["dd-viewer-col"]):
+            viewer = Viewer(traj_state, current_model, recorded and recorded.panels, name="chat")
     chatbot, message, status, context, knobs = c["chatbot"], c["message"], c["status"], c["context"], c["knobs"]
 
     @on_gpu
@@ -76,25 +78,25 @@ def chat_tab(current_model, sessions, recorded=None):
         stop_flag.clear()
         shown += [{"role": "user", "content": html.escape(text)}, {"role": "assistant", "content": "… (denoising)"}]
         yield {chatbot: shown, message: "", traj_state: None, context: turn.context_bar(), status: "Starting…",
-               knobs["error"]: ""}
+               knobs["error"]: "", **viewer.cleared()}
         for frame in turn.frames(stop_flag):
-            yield {status: frame.status, viewer.heatmap: frame.heatmap, viewer.canvas: frame.canvas,
-                   viewer.slider: gr.Slider(0, max(frame.steps, 1), value=frame.steps, step=1), viewer.view: "tokens"}
+            yield {status: frame.status, viewer.player: frame.player}
         done = turn.result()
         shown[-1] = {"role": "assistant", "content": done.shown}
+        panels = panels_with(done.traj, done.player)
         yield {chatbot: shown, history_state: done.pairs, traj_state: done.traj, status: done.summary,
-               **viewer.finished(run_panels(done.traj))}
+               **viewer.finished(panels, done.traj)}
 
     def request_stop(request: gr.Request):
         sessions.get(request.session_hash).stop.set()
 
     def clear_chat():
-        return {chatbot: [], history_state: [], traj_state: None, context: "", status: "", viewer.canvas: ""}
+        return {chatbot: [], history_state: [], traj_state: None, context: "", status: "", **viewer.cleared()}
 
     inputs = {message, chatbot, history_state, c["raw"]} | knob_inputs(knobs)
     outputs = [chatbot, history_state, message, traj_state, context, status, knobs["error"]] + viewer.outputs
     c["send"].click(respond, inputs, outputs, api_visibility="private")
     message.submit(respond, inputs, outputs, api_visibility="private")
     c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
-    c["clear"].click(clear_chat, None, [chatbot, history_state, traj_state, context, status, viewer.canvas],
+    c["clear"].click(clear_chat, None, [chatbot, history_state, traj_state, context, status] + viewer.outputs,
                      api_visibility="private", queue=False)

@@ -10,7 +10,7 @@ import gradio as gr
 from ...settings import DEFAULT_PRESET, FIELD_TYPES, KNOBS, PRESETS, SamplerSettings, SettingsError, check_seed
 
 ROWS = (("steps", "max_new_tokens", "block_length"), ("temperature", "repetition_penalty", "cfg_scale"),
-        ("remasking", "threshold", "factor"), ("stochastic_transfer", "early_stop"))
+        ("remasking", "threshold", "factor"), ("stochastic_transfer", "early_stop", "blank_length"))
 assert sorted(n for row in ROWS for n in row) == sorted(KNOBS), "every setting has its place in the panel"
 SEED_HELP = "Same seed + settings = same run."
 

@@ -1,63 +1,61 @@
-"""The Lesson tab: guess, step by step, which masked position a recorded run commits next, by
-clicking it in the canvas (or choosing its number, for keyboards and screen readers)."""
+"""The Lesson tab: guess, step by step, which masked position a recorded run commits next, in the
+player itself: the masked slots to guess are buttons (click, or Tab and Enter), the drafts the model
+ranks are shown, then the answer, why (from the record) and the score; focus moves to the next
+action. English or Turkish throughout."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from ...record.trajectory import Trajectory
-from ...render.fragments import canvas_html, why_html
+from ...render.runview import run_value
 from ...teach.lesson import Lesson
-from .. import service
+from .. import edits
 from ..gpu import on_gpu
+from .viewer import player
 
-# A click on a pickable mask in the canvas is sent to the server as a click event with its position.
-PICK_JS = ("element.addEventListener('click', (e) => { const b = e.target.closest('[data-pick]'); "
-           "if (b) trigger('click', {pos: Number(b.dataset.pick)}); });")
+HEAD = {"en": "**Lesson.** At each step, pick the masked slot you think the model commits next, then see why.",
+        "tr": "**Ders.** Her adımda modelin sıradaki adımda kesinleştireceğini düşündüğünüz maskeli yuvayı seçin, "
+              "sonra nedenini görün."}
+BUTTONS = {"en": ("Start lesson", "Contrast: same prompt, left to right (block length 1)"),
+           "tr": ("Dersi başlat", "Karşılaştır: aynı istem, soldan sağa (blok uzunluğu 1)")}
+CONTRAST = {"en": "Contrast run: block length 1 writes strictly left to right.",
+            "tr": "Karşılaştırma: blok uzunluğu 1 ile model tam soldan sağa yazar."}
 
 
-def lesson_view(lesson: Lesson | None, note: str = "") -> dict:
-    """What the tab shows for a lesson at its current step, by name."""
+def lesson_value(lesson: Lesson | None, title: str, note: str = "") -> dict | None:
+    """The player's value for a lesson at its current step: the run, and the question, picks and feedback."""
     if lesson is None:
-        return {"question": "", "canvas": "", "choices": [], "feedback": note, "score": ""}
-    at = len(lesson.traj.steps) if lesson.finished else lesson.step
-    return {"question": lesson.prompt_text(),
-            "canvas": canvas_html(lesson.traj, at, numbered=not lesson.finished, pickable=set(lesson.choices())),
-            "choices": lesson.choices(), "feedback": note, "score": f"Score: {lesson.score} / {lesson.answered}"}
+        return None
+    t = lesson.traj
+    quiz = {"step": len(t.steps) if lesson.finished else lesson.step, "picks": lesson.choices(),
+            "revealed": lesson.revealed or lesson.finished, "done": lesson.finished,
+            "question": lesson.prompt_text(), "feedback": note, "score": lesson.score_text()}
+    return run_value(t, label=title, lang=lesson.lang, run_id=f"lesson-{lesson.key}", extra={"quiz": quiz})
 
 
 class LessonTab:
     def __init__(self, current_model, items: dict, first=None):
         self.current_model, self.items = current_model, items
-        gr.Markdown("**Lesson / Ders.** At each step, click the masked position you think the model commits next, "
-                    "then see why. · Her adımda modelin sıradaki adımda dolduracağı maskeli konuma tıklayın.")
+        self.head = gr.Markdown(HEAD["en"])
         lesson = Lesson(first.traj) if first else None
-        start = lesson_view(lesson)
+        self.title = f"Lesson: {first.title}" if first else ""
         self.state = gr.State(lesson)
         with gr.Row():
             pick = gr.Dropdown(list(items), value=next(iter(items), None), label="run to study (from the gallery)",
                                scale=3)
-            lang = gr.Radio(["en", "tr"], value="en", label="language", scale=1)
-            begin = gr.Button("Start lesson", variant="primary", scale=1)
-            contrast = gr.Button("Contrast: same prompt, left to right (block length 1)", scale=2)
-        self.question = gr.Markdown(start["question"])
-        self.canvas = gr.HTML(start["canvas"], js_on_load=PICK_JS)
-        with gr.Row():
-            self.choice = gr.Radio(start["choices"], scale=4, interactive=True,
-                                   label="your guess: answer position (or click a masked slot above)")
-            check, nxt = gr.Button("Check", scale=1), gr.Button("Next step", scale=1)
-        self.feedback, self.score = gr.HTML(), gr.Markdown(start["score"])
-        outputs = [self.state, self.question, self.canvas, self.choice, self.feedback, self.score]
+            lang = gr.Radio([("English", "en"), ("Türkçe", "tr")], value="en", label="language / dil", scale=1)
+            begin = gr.Button(BUTTONS["en"][0], variant="primary", scale=1)
+            contrast = gr.Button(BUTTONS["en"][1], scale=2)
+        self.player = player(lesson_value(lesson, self.title), elem_id="player-lesson")
+        self.label = gr.State(self.title)
+        outputs = [self.state, self.label, self.player]
         begin.click(self.begin, [pick, lang], outputs, api_visibility="private")
         contrast.click(on_gpu(self.left_to_right), [pick, lang], outputs, api_visibility="private")
-        check.click(self.guess, [self.state, self.choice], outputs, api_visibility="private")
-        self.canvas.click(self.clicked, self.state, outputs, api_visibility="private")
-        nxt.click(self.advance, self.state, outputs, api_visibility="private")
-
-    def show(self, lesson: Lesson, note: str = "") -> dict:
-        v = lesson_view(lesson, note)
-        return {self.state: lesson, self.question: v["question"], self.canvas: v["canvas"],
-                self.choice: gr.Radio(v["choices"], value=None), self.feedback: v["feedback"], self.score: v["score"]}
+        self.player.click(self.guess, [self.state, self.label], [self.player], api_visibility="private")
+        self.player.submit(self.advance, [self.state, self.label], [self.player], api_visibility="private")
+        lang.change(lambda code: {self.head: HEAD[code], begin: BUTTONS[code][0], contrast: BUTTONS[code][1]}, lang,
+                    [self.head, begin, contrast], queue=False, api_visibility="private")
 
     def chosen(self, title) -> Trajectory:
         if title not in self.items:
@@ -65,40 +63,32 @@ class LessonTab:
         return Trajectory.load(self.items[title])
 
     def begin(self, title, language):
-        return self.show(Lesson(self.chosen(title), lang=language))
+        lesson, label = Lesson(self.chosen(title), lang=language), f"Lesson: {title}"
+        return {self.state: lesson, self.label: label, self.player: lesson_value(lesson, label)}
 
     def left_to_right(self, title, language, request: gr.Request):
         try:
-            traj = service.left_to_right(self.current_model(request), self.chosen(title))
-        except service.ModelMismatch as exc:
+            traj = edits.left_to_right(self.current_model(request), self.chosen(title))
+        except edits.ModelMismatch as exc:
             raise gr.Error(str(exc)) from None
-        return self.show(Lesson(traj, lang=language), "Contrast run: block length 1 writes strictly left to right.")
+        lesson, label = Lesson(traj, lang=language), f"Lesson: {title}, left to right"
+        return {self.state: lesson, self.label: label, self.player: lesson_value(lesson, label, CONTRAST[language])}
 
-    def guess(self, lesson, pos):
-        if lesson is None:
-            raise gr.Error("Start a lesson first.")
-        if pos is None:
-            raise gr.Error("Pick a position first.")
+    def guess(self, lesson, label, event: gr.EventData):
+        pos = getattr(event, "pos", None)
+        if lesson is None or pos is None:
+            return {}
         try:
             _, note = lesson.guess(int(pos))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        return {self.state: lesson, self.canvas: canvas_html(lesson.traj, lesson.step + 1),
-                self.feedback: note + why_html(lesson.traj, lesson.step + 1),
-                self.score: f"Score: {lesson.score} / {lesson.answered}"}
+        return {self.player: lesson_value(lesson, label, note)}
 
-    def clicked(self, lesson, event: gr.EventData):
-        try:
-            pos = event.pos
-        except (AttributeError, TypeError):  # a click that carried no position
-            pos = None
-        return self.guess(lesson, pos)
-
-    def advance(self, lesson):
-        if lesson is None:
-            raise gr.Error("Start a lesson first.")
+    def advance(self, lesson, label):
+        if lesson is None or lesson.finished:
+            return {}
         lesson.next()
-        return self.show(lesson)
+        return {self.player: lesson_value(lesson, label)}
 
 
 def lesson_tab(current_model, items: dict, first=None) -> LessonTab:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gradio as gr
-
 from dataclasses import dataclass
+
+import gradio as gr
 
 from ...record.trajectory import Trajectory
 from ...render.panels import RunPanels, run_panels
-from .. import service
+from .. import edits
 from .viewer import Viewer
 
 
@@ -17,13 +17,19 @@ class Recorded:
     """A recorded run and its pictures: what a tab shows before anything is chosen."""
     traj: Trajectory
     panels: RunPanels
+    title: str
+
+
+def recorded(path, title: str) -> Recorded:
+    traj = Trajectory.load(path)
+    return Recorded(traj, run_panels(traj, f"Recorded: {title} · {traj.model.get('name', '')}", redo=True), title)
 
 
 def first_recorded(items: dict) -> Recorded | None:
     if not items:
         return None
-    traj = Trajectory.load(next(iter(items.values())))
-    return Recorded(traj, run_panels(traj))
+    title, path = next(iter(items.items()))
+    return recorded(path, title)
 
 
 def replay_tab(current_model):
@@ -32,30 +38,31 @@ def replay_tab(current_model):
                 "`python -m diffutron_demo generate --out run.json`) and replay it. No model is needed.")
     upload = gr.File(label="trajectory JSON", file_types=[".json"], type="binary")
     message = gr.Markdown()
-    viewer = Viewer(traj_state, current_model)
+    viewer = Viewer(traj_state, current_model, name="replay")
 
     def load(data):
         if data is None:
-            return {traj_state: None, message: ""}
-        traj, note, panels = service.load_replay(data)
-        if traj is None:
-            return {traj_state: None, message: note}
-        return {traj_state: traj, message: note, **viewer.finished(panels)}
+            return {traj_state: None, message: "", **viewer.cleared()}
+        traj, note, panels = edits.load_replay(data, "the uploaded file")
+        if traj is None:  # a bad file clears what the last good one showed
+            return {traj_state: None, message: note, **viewer.cleared()}
+        return {traj_state: traj, message: note, **viewer.finished(panels, traj)}
 
     upload.change(load, upload, [traj_state, message] + viewer.outputs, api_visibility="private")
 
 
 def gallery_tab(current_model, items: dict, first: Recorded | None):
-    gr.Markdown("Recorded runs that play at once, with no model and no queue. Pick one, then press ▶ Play; "
-                "switch to the word view to see whole Turkish words fill in.")
+    gr.Markdown("Recorded runs that play at once, with no model and no queue. Pick one, then press Play (▶) or step "
+                "with the arrow keys; switch the view to words to see whole Turkish words fill in, or colour by "
+                "entropy to see where the model hesitated.")
     traj_state = gr.State(first and first.traj)
     pick = gr.Dropdown(list(items), value=next(iter(items), None), label="recorded run")
-    viewer = Viewer(traj_state, current_model, first and first.panels)
+    viewer = Viewer(traj_state, current_model, first and first.panels, name="gallery")
 
     def load(title):
         if title not in items:
-            return {}
-        traj = Trajectory.load(items[title])
-        return {traj_state: traj, **viewer.finished(run_panels(traj))}
+            return {traj_state: None, **viewer.cleared()}
+        shown = recorded(items[title], title)
+        return {traj_state: shown.traj, **viewer.finished(shown.panels, shown.traj)}
 
     pick.change(load, pick, [traj_state] + viewer.outputs, api_visibility="private")

@@ -12,7 +12,7 @@ from ...sweep.grid import SweepInputError
 from ...sweep.load import load_files
 from ...sweep.plots import PAIRS, sweep_figures
 from ...sweep.report import answers_html, summary_table_html
-from .. import service
+from .. import edits
 from .viewer import Viewer
 
 HELP = ("Upload a sweep's `runs.jsonl` (and `summary.csv`), or a zip of its folder with the trajectories, from "
@@ -33,7 +33,7 @@ def sweep_tab():
     run_pick = gr.Dropdown([], label="open a kept trajectory in the viewer", interactive=True)
     message = gr.Markdown()
     with gr.Accordion("Viewer", open=True):
-        viewer = Viewer(traj_state)
+        viewer = Viewer(traj_state, name="sweep")
 
     def load(files):
         empty = {data_state: None, note: "", table: "", answers: "", **{p: None for p in plots},
@@ -62,11 +62,11 @@ def sweep_tab():
 
     def open_run(data, name):
         if data is None or not name or name not in data.trajectories:
-            return {message: ""}
-        traj, text, panels = service.load_replay(data.trajectories[name])
+            return {message: "", traj_state: None, **viewer.cleared()}
+        traj, text, panels = edits.load_replay(data.trajectories[name], name)
         if traj is None:
-            return {message: text}
-        return {traj_state: traj, message: text, **viewer.finished(panels)}
+            return {message: text, traj_state: None, **viewer.cleared()}
+        return {traj_state: traj, message: text, **viewer.finished(panels, traj)}
 
     upload.change(load, upload, [data_state, note, table, prompt, answers, run_pick] + plots,
                   api_visibility="private")

@@ -1,123 +1,138 @@
-"""The run viewer, shared by Chat, Replay and Gallery: heatmap (token or word view), step slider
-with play, canvas, "why this step", a position's history, the commit-order view, branching from
-any step, and exports. Handlers return {component: value}."""
+"""The run viewer, shared by Chat, Fill, Replay and Gallery: the player (heatmap, step controls,
+canvas with drafts, why this step, a position's history, the table; render/player.js), a picker
+for the run and its branches, the commit order and per-step chart, what-if branching, redo and
+exports. Handlers return {component: value}."""
 
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
 
 from ...render.export import gif_bytes, standalone_html
-from ...render.fragments import history_html
-from ...render.panels import VIEWS, RunPanels, step_panels
+from ...render.panels import RunPanels, run_panels
+from ...render.player import SKELETON, script
 from ...settings import KNOBS, SettingsError
-from .. import service
+from .. import edits
 from ..gpu import on_gpu
 
-PLAY_FRAMES = 64  # Play shows at most this many steps of a long run
 BRANCH_CHANGES = ("temperature", "remasking", "block_length")
+# The Branch button reads the step the player shows (it lives in the browser) when the box is empty.
+READ_STEP_JS = """(...args) => {
+  const root = document.querySelector('#%s [data-ddp]');
+  if (root && (args[1] === null || args[1] === '' || args[1] === undefined)) args[1] = Number(root.dataset.step);
+  return args;
+}"""
+
+
+def player(value=None, elem_id: str | None = None) -> gr.HTML:
+    """The run player: the value is a run's player data (render/runview.py), drawn in the browser."""
+    return gr.HTML(value, html_template=SKELETON, js_on_load=script(), elem_id=elem_id, elem_classes=["dd-player"],
+                   apply_default_css=False)
 
 
 class Viewer:
     """`initial` (a recorded run's panels) is what the viewer shows before anything is chosen or run."""
 
-    def __init__(self, traj_state: gr.State, current_model=None, initial: RunPanels | None = None):
-        self.state = traj_state
-        self.view = gr.Radio(list(VIEWS), value="tokens", label="view",
-                             info="Words: pieces merged (ev+ler+imiz+den); a word is as sure as its least sure piece.")
-        self.heatmap = gr.Plot(initial and initial.heatmap,
-                               label="Denoising trajectory: rows = answer positions, columns = steps")
-        with gr.Row():
-            self.play = gr.Button("▶ Play", size="sm", scale=0, min_width=90)
-            steps = initial.steps if initial else 0
-            self.slider = gr.Slider(0, max(steps, 1), value=steps, step=1, label="step", interactive=True, scale=8)
-        self.canvas = gr.HTML(initial and initial.canvas, label="canvas at this step")
-        with gr.Accordion("Why this step", open=True):
-            self.why = gr.HTML(initial and initial.why)
-        with gr.Accordion("A position's history", open=False):
-            self.position = gr.Number(0, label="answer position (row number on the heatmap)", precision=0, minimum=0)
-            self.history = gr.HTML(initial and initial.history)
+    def __init__(self, traj_state: gr.State, current_model=None, initial: RunPanels | None = None, *, name: str):
+        self.state, self.name = traj_state, name
+        self.shown = gr.State(None)  # the branch shown (None: the run itself)
+        self.pick = gr.Dropdown([], value=None, label="show", visible=False, interactive=True,
+                                info="The run, or one of its branches and redos.")
+        self.player = player(initial and initial.player, elem_id=f"player-{name}")
+        self.note = gr.HTML()
         with gr.Accordion("How left-to-right was it?", open=False):
             self.order = gr.HTML(initial and initial.order)
-            self.chart = gr.Plot(initial and initial.chart, label="per step: mean confidence and tokens committed")
-        if current_model is not None:
-            self._branch_panel(current_model)
+            self.chart = gr.Plot(initial and initial.chart, label="per step: mean and least candidate confidence, "
+                                                                  "the cutoff and tokens committed")
+        wire_branch = self._branch_panel(current_model) if current_model is not None else None
         with gr.Accordion("Download / export", open=False):
             self.export_btn = gr.Button("Export trajectory JSON, HTML player and GIF", size="sm")
             self.files = gr.File(label="exports", file_count="multiple", interactive=False)
-
-        step_inputs = [self.state, self.slider, self.view]
-        self.slider.release(self.show_step, step_inputs, self.step_outputs, api_visibility="private")
-        self.view.change(self.show_step, step_inputs, self.step_outputs, api_visibility="private")
-        self.position.change(lambda t, p: history_html(t, int(p or 0)) if t is not None else "",
-                             [self.state, self.position], self.history, api_visibility="private")
-        self.play.click(self.play_steps, step_inputs, self.step_outputs + [self.slider], api_visibility="private")
-        self.export_btn.click(export, self.state, self.files, api_visibility="private")
-
-    @property
-    def step_outputs(self) -> list:
-        return [self.heatmap, self.canvas, self.why]
+        self.export_btn.click(self.export, [self.state, self.shown], self.files, api_visibility="private")
+        if current_model is not None:  # wired once every output exists
+            wire_branch()
+            self._redo(current_model)
+        self.pick.input(self.show_branch, [self.state, self.pick], self.outputs, api_visibility="private")
 
     @property
     def outputs(self) -> list:
-        """Every component `finished` fills."""
-        return [self.heatmap, self.canvas, self.why, self.slider, self.order, self.chart, self.history, self.view]
+        """Every component `finished` and `cleared` fill."""
+        return [self.player, self.order, self.chart, self.pick, self.shown, self.note, self.files]
 
-    def show_step(self, traj, step, view="tokens") -> dict:
+    def finished(self, panels: RunPanels, traj=None, shown: int | None = None, note: str = "") -> dict:
+        """A complete (or loaded) run, or one of its branches, in the player."""
+        choices = edits.branch_choices(traj)
+        return {self.player: panels.player, self.order: panels.order, self.chart: panels.chart,
+                self.pick: gr.Dropdown(choices, value=-1 if shown is None else shown, visible=len(choices) > 1),
+                self.shown: shown, self.note: note, self.files: None}
+
+    def cleared(self, note: str = "") -> dict:
+        """Nothing shown: no run's pictures stay under another's label."""
+        return {self.player: None, self.order: "", self.chart: None, self.pick: gr.Dropdown([], value=None, visible=False),
+                self.shown: None, self.note: note, self.files: None}
+
+    def show_branch(self, traj, index) -> dict:
         if traj is None:
-            return {self.heatmap: None, self.canvas: "", self.why: ""}
-        p = step_panels(traj, step, view)
-        return {self.heatmap: p.heatmap, self.canvas: p.canvas, self.why: p.why}
-
-    def play_steps(self, traj, start, view="tokens"):
-        if traj is None or not traj.steps:
-            yield {self.heatmap: None, self.canvas: "", self.why: "", self.slider: 0}
-            return
-        start = int(start or 0)
-        start = 0 if start >= len(traj.steps) else start
-        every = max(1, len(traj.steps) // PLAY_FRAMES)
-        for step in list(range(start + 1, len(traj.steps), every)) + [len(traj.steps)]:
-            yield {**self.show_step(traj, step, view), self.slider: step}
-            time.sleep(service.FRAME_INTERVAL_S)
-
-    def finished(self, panels: RunPanels) -> dict:
-        """A complete (or loaded) run at its last step, in the token view."""
-        return {self.heatmap: panels.heatmap, self.canvas: panels.canvas, self.why: panels.why,
-                self.slider: gr.Slider(0, max(panels.steps, 1), value=panels.steps, step=1),
-                self.order: panels.order, self.chart: panels.chart, self.history: panels.history,
-                self.view: "tokens"}
+            return self.cleared()
+        shown = None if index in (None, -1) else int(index)
+        view = edits.shown(traj, shown)
+        label = edits.branch_label(traj, shown) if shown is not None else f"The run itself · {len(view.steps)} steps"
+        split = None if shown is None else traj.branches[shown].from_step
+        return self.finished(run_panels(view, label, split=split, redo=True), traj, shown)
 
     def _branch_panel(self, current_model):
         with gr.Accordion("What if? Branch from a step", open=False):
-            gr.Markdown("Continue this run from the canvas at a step with other settings, or pin a token at a "
-                        "position. With unchanged settings at temperature 0 the branch repeats the run exactly.")
+            gr.Markdown("Continue the run shown from the canvas at a step with other settings, or pin text at masked "
+                        "positions. With unchanged settings at temperature 0 the branch repeats the run exactly.")
             with gr.Row():
-                at = gr.Number(0, label="branch from step", precision=0, minimum=0)
+                at = gr.Number(None, label="branch from step (empty = the step shown)")
                 changes = {n: _same_or(n) for n in BRANCH_CHANGES}
             with gr.Row():
-                pin_pos = gr.Number(0, label="pin at answer position", precision=0)
-                pin_text = gr.Textbox(label="pinned text (its tokens fill from that position)")
+                pin_pos = gr.Number(None, label="pin at answer position")
+                pin_text = gr.Textbox(label="pinned text (its tokens fill masked positions from there)")
                 go_btn = gr.Button("Branch", variant="primary")
-            plot, note = gr.Plot(label="the branch"), gr.HTML()
 
         @on_gpu
-        def run_branch(values: dict, request: gr.Request):
-            traj = values[self.state]
+        def run_branch(traj, step, pos, text, shown, *values, request: gr.Request):
             if traj is None:
                 raise gr.Error("Run or load a trajectory first.")
             try:
-                result = service.branch(current_model(request), traj, int(values[at] or 0),
-                                        {n: values[c] for n, c in changes.items()}, values[pin_pos], values[pin_text])
+                result = edits.branch(current_model(request), traj, int(step or 0), dict(zip(changes, values)),
+                                      pos, text, parent=shown)
             except (SettingsError, ValueError) as exc:
                 raise gr.Error(str(exc)) from None
-            return {self.state: traj, plot: result.heatmap, note: result.note}
+            return {self.state: traj, **self.finished(result.panels, traj, result.index, result.note)}
 
-        go_btn.click(run_branch, {self.state, at, pin_pos, pin_text, *changes.values()}, [self.state, plot, note],
-                     api_visibility="private")
-        self.slider.release(lambda s: s, self.slider, at, api_visibility="private", queue=False)
+        return lambda: go_btn.click(run_branch, [self.state, at, pin_pos, pin_text, self.shown, *changes.values()],
+                                    [self.state] + self.outputs, js=READ_STEP_JS % f"player-{self.name}",
+                                    api_visibility="private")
+
+    def _redo(self, current_model):
+        @on_gpu
+        def run_redo(traj, shown, event: gr.EventData, request: gr.Request):
+            positions = getattr(event, "positions", None) or []
+            if traj is None:
+                raise gr.Error("Run or load a trajectory first.")
+            try:
+                result = edits.redo(current_model(request), traj, [int(p) for p in positions], parent=shown)
+            except (SettingsError, ValueError) as exc:
+                raise gr.Error(str(exc)) from None
+            return {self.state: traj, **self.finished(result.panels, traj, result.index, result.note)}
+
+        self.player.submit(run_redo, [self.state, self.shown], [self.state] + self.outputs, api_visibility="private")
+
+    @staticmethod
+    def export(traj, shown):
+        if traj is None:
+            raise gr.Error("Nothing to export yet: run or load a trajectory first.")
+        view = edits.shown(traj, shown)
+        folder = Path(tempfile.mkdtemp(prefix="diffutron-export-"))
+        paths = [traj.save(folder / "trajectory.json"), folder / "trajectory-player.html", folder / "trajectory.gif"]
+        paths[1].write_text(standalone_html(view), encoding="utf-8")
+        paths[2].write_bytes(gif_bytes(view))
+        return [str(p) for p in paths]
 
 
 def _same_or(name: str):
@@ -127,13 +142,3 @@ def _same_or(name: str):
     if KNOBS[name].choices:
         return gr.Dropdown([""] + list(KNOBS[name].choices), value="", label=label)
     return gr.Textbox("", label=label, placeholder="same as the run")
-
-
-def export(traj):
-    if traj is None:
-        raise gr.Error("Nothing to export yet: run or load a trajectory first.")
-    folder = Path(tempfile.mkdtemp(prefix="diffutron-export-"))
-    paths = [traj.save(folder / "trajectory.json"), folder / "trajectory-player.html", folder / "trajectory.gif"]
-    paths[1].write_text(standalone_html(traj), encoding="utf-8")
-    paths[2].write_bytes(gif_bytes(traj))
-    return [str(p) for p in paths]
