@@ -32,15 +32,14 @@ def _wait_until_up(url: str, timeout: float = 60.0) -> None:
 @contextlib.contextmanager
 def running_app(model_path):
     """Yield (demo, base_url) for the app built by app_main.create on `model_path`; close afterwards."""
-    from diffutron_demo.app.main import create
-    from diffutron_demo.render.styles import CSS
+    from diffutron_demo.app.main import create, launch_options
 
     demo = create(str(model_path), device="cpu", dtype="float32")
     for attempt in range(5):  # a free port can be taken between probing and binding
         port = free_port()
         try:
-            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS,
-                        max_file_size="20mb", share=False, quiet=True, ssr_mode=False)
+            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        ssr_mode=False, **launch_options())
             break
         except OSError:
             if attempt == 4:

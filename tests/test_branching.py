@@ -3,7 +3,8 @@
 At temperature 0 with low_confidence remasking and unchanged settings, a branch must repeat the
 original run from step k on, token for token. Changed settings and pinned tokens must give a
 complete run that keeps what was on the canvas at k. Branches survive save/load exactly, a
-malformed branch is refused naming the field, and version-1 files (no `branches`) still load.
+malformed branch is refused naming the field, and version-1 files (no `branches`) still load. A pin
+goes only where the canvas at k still holds a mask: a committed token is never overwritten.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from diffutron_demo.core.branching import branch_run
 from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryError
-from tests.helpers_schema import downgrade, without_derived
+from tests.helpers_schema import downgrade, without_derived, without_spread
 
 QUESTION = "Türkiye'nin başkenti neresidir?"
 TIMING = ("forward_ms", "step_ms")
@@ -31,6 +32,18 @@ def original(lm, settings: SamplerSettings, seed: int = 0) -> Trajectory:
     prompt = build_prompt(lm.tokenizer, QUESTION, max_new_tokens=settings.max_new_tokens,
                           context_window=lm.context_window)
     return Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text).run_to_end()
+
+
+def masked_at(traj: Trajectory, k: int) -> list[int]:
+    """The answer positions still masked on the canvas after k steps."""
+    canvas, mask = traj.canvas_at(k), traj.special_ids["mask"]
+    return [i for i, p in enumerate(traj.slots) if canvas[p] == mask]
+
+
+def no_spread(steps: list) -> list:
+    """Steps with each draft's entropy, margin and rest unrecorded, as an upgraded older file holds them."""
+    return [dataclasses.replace(st, candidates=[dataclasses.replace(c, entropy=None, margin=None, rest=None)
+                                                for c in st.candidates]) for st in steps]
 
 
 def decisions(steps: list) -> list[dict]:
@@ -136,8 +149,10 @@ def test_pinned_tokens_are_on_the_branch_canvas(models, case):
     base = SamplerSettings(steps=10, max_new_tokens=12, block_length=rng.choice([4, 5, 12]), temperature=0.0,
                            repetition_penalty=1.0)
     traj = original(models[ckpt], base, seed=case)
-    k = rng.randint(0, len(traj.steps))
-    pins = {pos: rng.randint(10, 590) for pos in rng.sample(range(traj.answer_len), rng.randint(1, 3))}
+    k = rng.randint(0, len(traj.steps) - 1)  # before the last step: some positions are still masked
+    masked = masked_at(traj, k)
+    assert masked, f"nothing left to pin after step {k}"
+    pins = {pos: rng.randint(10, 590) for pos in rng.sample(masked, min(len(masked), rng.randint(1, 3)))}
     settings = base.with_changes(temperature=0.5) if case % 3 == 0 else None
     branch = branch_run(models[ckpt], traj, k, settings, pins=pins).run_to_end()
     P, mask = traj.prompt_len, traj.special_ids["mask"]
@@ -170,6 +185,34 @@ def test_invalid_branch_requests_are_refused(models):
     branch_run(lm, traj, 0, pins={0: 10, traj.answer_len - 1: 11})
 
 
+@pytest.mark.parametrize("ckpt", range(2))
+def test_a_pin_over_a_committed_token_is_refused(models, ckpt):
+    """A pin never overwrites a token the run committed: only a position still masked at the split
+    can be pinned, and the refusal names the position and the step."""
+    lm = models[ckpt]
+    settings = SamplerSettings(steps=8, max_new_tokens=8, block_length=4, temperature=0.0)
+    traj = original(lm, settings)
+    before = traj.to_dict()
+    k = 2
+    committed = [i for i in range(traj.answer_len) if i not in masked_at(traj, k)]
+    assert committed and masked_at(traj, k), "the split needs committed and masked positions"
+    for pos in committed:
+        with pytest.raises(ValueError, match=rf"Answer position {pos} already holds .* after step {k}"):
+            branch_run(lm, traj, k, pins={pos: 10})
+    # One committed position among masked ones refuses the whole request.
+    with pytest.raises(ValueError, match="already holds"):
+        branch_run(lm, traj, k, pins={masked_at(traj, k)[0]: 10, committed[0]: 11})
+    # At the last step every position is written: nothing can be pinned.
+    with pytest.raises(ValueError, match="already holds"):
+        branch_run(lm, traj, len(traj.steps), pins={0: 10})
+    assert traj.to_dict() == before
+    # A masked one is pinned, recorded as the branch's first step's forced edit.
+    pos = masked_at(traj, k)[0]
+    branch = branch_run(lm, traj, k, pins={pos: 10}).run_to_end()
+    assert [(e.pos, e.token, e.kind) for e in branch.steps[0].forced] == [(traj.slots[pos], 10, "pin")]
+    assert branch.final_ids[traj.slots[pos]] == 10
+
+
 # -- storage --------------------------------------------------------------------------------------------
 SETTINGS = SamplerSettings(steps=10, max_new_tokens=12, block_length=6, temperature=0.0, repetition_penalty=1.2)
 
@@ -190,15 +233,16 @@ def _branched(models, base_run, k, pins=None, **changes):
     return traj, result
 
 
-@pytest.mark.parametrize("pins", [None, {1: 300, 2: 301}], ids=["no-pins", "pins"])
+@pytest.mark.parametrize("pins", [None, {7: 300, 8: 301}], ids=["no-pins", "pins"])
 def test_a_stored_branch_round_trips_and_replays(models, base_run, tmp_path, pins):
     k = 3
+    assert set(pins or ()) <= set(masked_at(base_run, k)), "pins go where the canvas is still masked"
     traj, result = _branched(models, base_run, k, pins, temperature=0.8, block_length=4)
     path = traj.save(tmp_path / "run.json")
     loaded = Trajectory.load(path)
     assert loaded.to_dict() == traj.to_dict()
     assert loaded.to_json() == path.read_text(encoding="utf-8")
-    assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION == 3
+    assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION == 4
     assert len(loaded.branches) == 1
     stored = loaded.branches[0]
     assert stored.from_step == k
@@ -311,12 +355,14 @@ def test_a_version_1_file_loads_and_saves_as_the_current_version(base_run, tmp_p
     assert loaded.schema_version == SCHEMA_VERSION
     # A greedy low_confidence run: what is derived at load is exactly what was recorded, marked derived.
     assert all(st.derived for st in loaded.steps)
-    assert [dataclasses.replace(st, derived=False) for st in loaded.steps] == base_run.steps
+    # Entropy, margin and rest were not recorded before schema 4: they load as None.
+    assert [dataclasses.replace(st, derived=False) for st in loaded.steps] == no_spread(base_run.steps)
+    assert loaded.mode == "generate" and loaded.initial_ids == base_run.initial_ids
     assert loaded.final_ids == base_run.final_ids
     assert "branches" not in loaded.extra and "schema_version" not in loaded.extra
     again = json.loads(loaded.save(tmp_path / "again.json").read_text(encoding="utf-8"))
     assert again["schema_version"] == SCHEMA_VERSION and again["branches"] == []
-    assert without_derived(again) == json.loads(path.read_text(encoding="utf-8"))
+    assert without_derived(again) == without_spread(json.loads(path.read_text(encoding="utf-8")))
 
 
 def test_a_version_2_file_must_have_branches(base_run):

@@ -4,10 +4,11 @@ Real runs on tiny checkpoints, with each remasking strategy, CFG on and off, sto
 (for the scheduled strategies), several seeds, temperatures and short settings. On every step:
 the committed positions are the record's first n by rank (plus overflow), ranks are a permutation
 ordered by score with ties toward the lowest position, and the rule matches its strategy (the
-factor rule recomputed here with Fast-dLLM's formula). "Why this step", the lesson and the
-heatmap hover must say the same. The checkers return their problems as sentences, so the
-mutation tests can show that a wrong record is caught. Older files (schema 1 and 2) made from
-these runs load with derived ranks and rules and say so.
+factor rule recomputed here with Fast-dLLM's formula). What the player shows of a step ("why
+this step", the hover, the drafts: its value's entry, render/runview.py) and the lesson must say
+the same. The checkers return their problems as sentences, so the mutation tests can show that a
+wrong record, or a wrong entry, is caught. Older files (schema 1 to 3) made from these runs load
+with derived ranks and rules (and unrecorded spreads) and say so.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from diffutron_demo.core.strategies import STRATEGIES
 from diffutron_demo.record.explain import rule_words
 from diffutron_demo.record.step import Step
 from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory
-from diffutron_demo.render.figures import heatmap_figure
-from diffutron_demo.render.fragments import WHY_ROWS, esc, why_html
+from diffutron_demo.render.runview import run_value
 from diffutron_demo.settings import REMASKING, SamplerSettings
 from diffutron_demo.teach.lesson import Lesson
 from tests.helpers_schema import downgrade
@@ -175,43 +175,49 @@ def rule_problems(step: Step, settings: dict, n: int) -> list[str]:
     return out
 
 
-ROW = re.compile(r'<tr( class="dd-cut")?><td>(\d+)</td><td>(-?\d+)</td>(.*?)</tr>')
+def entries(traj: Trajectory) -> list[dict]:
+    """The player's entry for each step (what "why this step", the hover and the drafts draw)."""
+    return run_value(traj, label="decisions")["steps"]
 
 
-def why_problems(traj: Trajectory, i: int, html: str | None = None) -> list[str]:
-    """What "why this step" gets wrong about step i (0-based), against the record."""
+def why_problems(traj: Trajectory, i: int, entry: dict | None = None) -> list[str]:
+    """What the player's entry for step i (0-based) gets wrong about the step, against the record."""
     step = traj.steps[i]
-    html = why_html(traj, i + 1) if html is None else html
-    ranked, n, P = step.ranked(), step.rule["committed"], traj.prompt_len
-    rows = [(bool(cut), int(rank), int(pos) + P, "✔ committed" in rest) for cut, rank, pos, rest in ROW.findall(html)]
+    entry = entries(traj)[i] if entry is None else entry
+    ranked, n = step.ranked(), step.rule["committed"]
+    rows = {p: r for r, p in enumerate(traj.slots)}
     out = []
-    listed = ranked[:WHY_ROWS]
-    if [(r, p) for _, r, p, _ in rows] != [(c.rank, c.pos) for c in listed]:
-        out.append(f"rows {[(r, p) for _, r, p, _ in rows]} are not the candidates in rank order")
-    marked = [p for _, _, p, ticked in rows if ticked]
-    if marked != [c.pos for c in listed[:n]]:
+    by_rank = sorted(entry["c"], key=lambda c: c[3])
+    if [(c[3], c[0]) for c in by_rank] != [(c.rank, rows[c.pos]) for c in ranked]:
+        out.append(f"candidates {[(c[3], c[0]) for c in by_rank]} are not the record's ranks")
+    marked = [c[0] for c in by_rank if c[8]]
+    if marked != [rows[c.pos] for c in ranked[:n]]:
         out.append(f"rows marked committed {marked} != the first {n} by rank")
-    cut = [r for is_cut, r, _, _ in rows if is_cut]
-    if cut != ([n] if n else []):
-        out.append(f"the cutoff line is under rank(s) {cut}, not under rank {n}")
-    if esc(rule_words(step)) not in html:
-        out.append("the rule in words is missing")
+    cut = max((c[3] for c in entry["c"] if c[8]), default=0)  # the cutoff line: under the last committed
+    if cut != n:
+        out.append(f"the cutoff line is under rank {cut}, not under rank {n}")
+    if entry["k"] != [rows[p] for p in step.committed]:
+        out.append(f"committed rows {entry['k']} are not the step's commits in rank order")
+    why = entry["why"]
+    if why != rule_words(step):
+        out.append("the rule in words is not the step's")
     kind, by = step.rule.get("kind"), step.rule.get("by")
     if by == "random draw":
-        if "drawn at random" not in html or "<th>random draw</th>" not in html or "most confident" in html:
+        if "drawn at random" not in why or "most confident" in why:
             out.append("a random step is not called a random draw")
-    elif "drawn at random" in html:
+    elif "drawn at random" in why:
         out.append("a confidence step is called a random draw")
-    if kind == "threshold" and f"τ = {step.rule['tau']:g}" not in html:
+    if kind == "threshold" and f"τ = {step.rule['tau']:g}" not in why:
         out.append("the threshold τ is not shown")
-    if kind == "factor" and not (f"f = {step.rule['f']:g}" in html and f"is {step.rule['n']}," in html):
+    if kind == "factor" and not (f"f = {step.rule['f']:g}" in why and f"is {step.rule['n']}," in why):
         out.append("the factor f and its n are not shown")
     return out
 
 
 def all_problems(traj: Trajectory) -> list[str]:
+    shown = entries(traj)
     return [f"step {i + 1}: {p}" for i, st in enumerate(traj.steps)
-            for p in decision_problems(st, traj.settings) + why_problems(traj, i)]
+            for p in decision_problems(st, traj.settings) + why_problems(traj, i, shown[i])]
 
 
 # -- every step of every run ---------------------------------------------------------------------
@@ -315,20 +321,26 @@ def test_a_wrong_record_is_caught(runs, mutation):
     assert decision_problems(mutate(step), traj.settings), mutation
 
 
-def test_a_wrong_why_page_is_caught(runs):
+def test_a_wrong_player_entry_is_caught(runs):
     traj = runs["threshold-sharp-cfg0"]
     i = _first(traj)
-    html = why_html(traj, i + 1)
-    assert why_problems(traj, i, html) == []
-    assert why_problems(traj, i, html.replace("✔ committed", "", 1))  # a committed row unmarked
-    assert why_problems(traj, i, html.replace(' class="dd-cut"', "", 1))  # no cutoff line
-    assert why_problems(traj, i, html.replace(esc(rule_words(traj.steps[i])), "", 1))  # no rule in words
-    rows = [m.group(0) for m in ROW.finditer(html)]
-    assert len(rows) >= 2 and rows[0] + rows[1] in html
-    assert why_problems(traj, i, html.replace(rows[0] + rows[1], rows[1] + rows[0], 1))  # rows out of rank order
+    entry = entries(traj)[i]
+    assert why_problems(traj, i, entry) == []
+
+    def changed(**parts) -> dict:
+        return {**entry, **parts}
+
+    first = next(k for k, c in enumerate(entry["c"]) if c[8])
+    unmarked = [c[:8] + [0] if k == first else c for k, c in enumerate(entry["c"])]
+    assert why_problems(traj, i, changed(c=unmarked))  # a committed row unmarked
+    assert why_problems(traj, i, changed(why=""))  # no rule in words
+    assert why_problems(traj, i, changed(k=entry["k"][::-1] + [0]))  # the wrong commits
+    a, b = sorted(entry["c"], key=lambda c: c[3])[:2]
+    swapped = [c[:3] + [b[3] if c is a else a[3] if c is b else c[3]] + c[4:] for c in entry["c"]]
+    assert why_problems(traj, i, changed(c=swapped))  # two ranks out of the record's order
 
 
-# -- the lesson and the hover say the same ---------------------------------------------------------
+# -- the lesson and the player's hover say the same -----------------------------------------------
 def _lesson_texts(traj: Trajectory, lang: str) -> list[tuple[Step, str]]:
     lesson, out = Lesson(traj, lang=lang), []
     assert lesson.asked
@@ -372,36 +384,36 @@ def test_the_lesson_of_a_confidence_run_says_most_confident(runs):
 
 
 def _hovers(traj: Trajectory):
-    """(step, candidate, hover text) for every candidate cell the heatmap draws as a decision."""
-    hover = heatmap_figure(traj).data[0].text
-    P = traj.prompt_len
-    for s, st in enumerate(traj.steps):
-        forced = {e.pos for e in st.forced}
+    """(step, candidate, its tuple in the player's entry, the entry) for every candidate the heatmap's
+    hover describes (its rank of the step's candidates, and the step's rule in words)."""
+    rows = {p: r for r, p in enumerate(traj.slots)}
+    for st, entry in zip(traj.steps, entries(traj)):
+        cells = {c[0]: c for c in entry["c"]}
         for c in st.candidates:
-            if c.pos >= P and c.pos not in forced:
-                yield st, c, hover[c.pos - P][s]
+            yield st, c, cells[rows[c.pos]], entry
 
 
 @pytest.mark.parametrize("case", ["random-a-cfg0", "random-sharp-cfg1.5-stochastic", "random-flat-cfg1.5"])
-def test_the_heatmap_hover_of_a_random_run_says_random_draw_and_the_rank(runs, case):
+def test_the_hover_of_a_random_run_shows_the_drawn_rank_and_calls_it_a_random_draw(runs, case):
     seen = 0
-    for st, c, text in _hovers(runs[case]):
-        assert f"random draw, rank {c.rank} of {len(st.candidates)}" in text, text
-        assert "by confidence" not in text
+    for st, c, cell, entry in _hovers(runs[case]):
+        assert cell[3] == c.rank and len(entry["c"]) == len(st.candidates), "rank r of n, as drawn"
+        assert cell[8] == int(c.pos in st.committed)
+        assert "drawn at random" in entry["why"] and "most confident" not in entry["why"]
         seen += 1
     assert seen
 
 
 @pytest.mark.parametrize("case", ["low_confidence-sharp-cfg0", "factor-sharp-cfg0", "threshold-sharp-cfg0"])
-def test_the_heatmap_hover_of_a_confidence_run_says_the_rule(runs, case):
-    traj = runs[case]
-    for st, c, text in _hovers(traj):
+def test_the_hover_of_a_confidence_run_shows_the_rank_and_the_rule(runs, case):
+    for st, c, cell, entry in _hovers(runs[case]):
+        assert cell[3] == c.rank and cell[2] == round(c.conf, 4)
         if st.rule["kind"] == "threshold":
-            side = "at or above" if c.conf >= st.rule["tau"] else "below"
-            assert f"τ = {st.rule['tau']:g}: {side} it" in text, text
+            assert f"τ = {st.rule['tau']:g}" in entry["why"]
+            assert (c.conf >= st.rule["tau"]) <= bool(cell[8]), "every candidate at or above τ is committed"
         else:
-            assert f"rank {c.rank} of {len(st.candidates)} by confidence; the {st.rule['kind']} rule" in text, text
-        assert "random" not in text
+            assert f"the {st.rule['committed']} most confident" in entry["why"] or st.rule["kind"] == "factor"
+        assert "random" not in entry["why"]
 
 
 # -- older files -----------------------------------------------------------------------------------
@@ -412,7 +424,7 @@ OLD_CASES = ["low_confidence-sharp-cfg0", "random-sharp-cfg0", "threshold-sharp-
 
 @pytest.fixture(scope="module")
 def with_branch(runs, lms) -> dict[str, dict]:
-    """Each OLD_CASES run as schema 3 JSON, with one branch from step 2 (so a schema 2 file has one)."""
+    """Each OLD_CASES run as schema 4 JSON, with one branch from step 2 (so a schema 2 file has one)."""
     out = {}
     for case in OLD_CASES:
         traj = Trajectory.from_json(runs[case].to_json())
@@ -430,6 +442,12 @@ def _old_and_new(data: dict, version: int) -> tuple[Trajectory, Trajectory, list
     return old, new, old_runs, new_runs
 
 
+def no_spread(step: Step) -> Step:
+    """The step as a file older than schema 4 holds it: no entropy, margin or rest recorded."""
+    return dataclasses.replace(step, candidates=[dataclasses.replace(c, entropy=None, margin=None, rest=None)
+                                                 for c in step.candidates])
+
+
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("case", OLD_CASES)
 def test_an_old_file_gets_its_ranks_and_rules_derived(with_branch, case, version):
@@ -441,8 +459,9 @@ def test_an_old_file_gets_its_ranks_and_rules_derived(with_branch, case, version
         assert all(st.derived for st in old_steps) and not any(st.derived for st in new_steps)
         for was, now in zip(new_steps, old_steps):
             assert decision_problems(now, data["settings"]) == []
+            assert all(c.entropy is None and c.margin is None and c.rest is None for c in now.candidates)
             if not random_run:  # the order and the rule are exactly the recorded ones
-                assert dataclasses.replace(now, derived=False) == was
+                assert dataclasses.replace(now, derived=False) == no_spread(was)
                 continue
             n = was.rule["committed"]
             chosen = [p for p in was.committed if p not in {o.pos for o in was.overflow}]
@@ -450,23 +469,42 @@ def test_an_old_file_gets_its_ranks_and_rules_derived(with_branch, case, version
             assert [c.pos for c in now.ranked()[n:]] == sorted(set(c.pos for c in now.candidates) - set(chosen))
             assert all(c.score is None for c in now.candidates)
             assert now.rule == {**was.rule} and now.committed == was.committed
+    shown = entries(old)
     for i, st in enumerate(old.steps):
-        html = why_html(old, i + 1)
-        assert "Scores and ranks were derived when this older file was loaded" in html
-        assert ("the random draw itself was not recorded" in html) == random_run
-        assert why_problems(old, i) == []
+        why = shown[i]["why"]
+        assert shown[i]["derived"] is True
+        assert "Scores and ranks were derived when this older file was loaded" in why
+        assert ("the random draw itself was not recorded" in why) == random_run
+        assert all(c[4] is None and c[5] is None and c[6] is None for c in shown[i]["c"]), "spread: not recorded"
+        assert why_problems(old, i, shown[i]) == []
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("case", OLD_CASES)
+def test_a_schema_3_file_loads_with_its_decisions_and_no_spread(with_branch, case):
+    data = with_branch[case]
+    old, new, old_runs, new_runs = _old_and_new(data, 3)
+    assert old.mode == "generate" and old.initial_ids == new.initial_ids and old.blanks == new.blanks
+    assert [(b.kind, b.parent, b.blanks) for b in old.branches] == [("what_if", None, [])]
+    for old_steps, new_steps in zip(old_runs, new_runs):
+        assert not any(st.derived for st in old_steps), "schema 3 recorded its scores, ranks and rules"
+        assert old_steps == [no_spread(st) for st in new_steps]
+    assert all_problems(old) == []
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
 @pytest.mark.parametrize("case", ["random-sharp-cfg0", "factor-sharp-cfg0"])
-def test_an_upgraded_file_saves_as_schema_3(with_branch, case, version, tmp_path):
+def test_an_upgraded_file_saves_as_schema_4(with_branch, case, version, tmp_path):
     old_path = tmp_path / "old.json"
     old_path.write_text(json.dumps(downgrade(with_branch[case], version), ensure_ascii=False), encoding="utf-8")
     loaded = Trajectory.load(old_path)
     saved = json.loads(loaded.save(tmp_path / "new.json").read_text(encoding="utf-8"))
-    assert saved["schema_version"] == SCHEMA_VERSION == 3
+    assert saved["schema_version"] == SCHEMA_VERSION == 4
+    assert saved["mode"] == "generate" and saved["initial_ids"] == with_branch[case]["initial_ids"]
+    assert [b["kind"] for b in saved["branches"]] == ["what_if"] * (version > 1)
     for steps in [saved["steps"]] + [b["steps"] for b in saved["branches"]]:
-        assert all(st["derived"] is True and "rule" in st for st in steps)
+        assert all(st.get("derived", False) is (version < 3) and "rule" in st for st in steps)
         assert all("rank" in c and "score" in c for st in steps for c in st["candidates"])
+        assert all(c["entropy"] is None and c["margin"] is None and c["rest"] is None
+                   for st in steps for c in st["candidates"])
     again = Trajectory.load(tmp_path / "new.json")
-    assert again.steps == loaded.steps and all(st.derived for st in again.steps)
+    assert again.steps == loaded.steps and all(st.derived is (version < 3) for st in again.steps)

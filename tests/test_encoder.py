@@ -9,7 +9,7 @@ from diffutron_demo.core.chat import build_prompt
 from diffutron_demo.core.encoder import BucketedEncoder, EagerEncoder
 from diffutron_demo.core.models import ModelLoadError, load_model
 from diffutron_demo.core.sampler import Run
-from diffutron_demo.app.service import compare_runs
+from diffutron_demo.app.service import Task, compare_runs
 from diffutron_demo.settings import SamplerSettings
 
 
@@ -75,7 +75,7 @@ def test_batched_compare_uses_the_encoder_and_matches(models):
     lm = padded(models[1])
     settings = [SamplerSettings(temperature=0.0, steps=16, max_new_tokens=32, block_length=16),
                 SamplerSettings(temperature=0.0, steps=32, max_new_tokens=32, block_length=32)]
-    *_, (runs, _) = compare_runs(lm, "Merhaba", settings, seed=3, batched=True)
+    *_, (runs, _) = compare_runs(lm, Task("Merhaba"), settings, seed=3, batched=True)
     alone = [Run(models[1], r.prompt_ids, s, seed=3).run_to_end().final_ids for r, s in zip(runs, settings)]
     assert [r.final_ids for r in runs] == alone
     assert (2, 64) in lm.encoder.first_call_s  # both canvases went through one padded pass

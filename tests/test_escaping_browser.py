@@ -219,12 +219,23 @@ def test_the_exported_player_of_the_crafted_trajectory_stays_text(browser, craft
         context.close()
 
 
-def test_the_figure_json_escapes_payloads_before_it_reaches_the_page(crafted_file):
-    """The same rule checked without a browser: every figure string with a payload is escaped."""
-    from diffutron_demo.render import figures
+def test_the_python_made_html_escapes_payloads_before_it_reaches_the_page(crafted_file):
+    """The same rule checked without a browser. The player's value carries the model's text as plain
+    data (the player writes it with textContent only); what Python writes as HTML (the commit order,
+    the exported page around its data) holds the payloads only escaped."""
+    from diffutron_demo.render import fragments
+    from diffutron_demo.render.runview import run_value
 
     traj = Trajectory.load(crafted_file)
-    for fig in (figures.heatmap_figure(traj), figures.word_heatmap_figure(traj)):
-        text = json.dumps(fig.to_plotly_json(), default=str)
-        assert "__pwned" in text
-        assert not re.search(r"<\s*(img|script|svg)", text.replace("\\u003c", "<"), re.I)
+    value = run_value(traj, label=PAYLOADS[1])
+    assert value["pieces"] and all(traj.pieces[int(t)] == p for t, p in value["pieces"].items()), "exact, as data"
+    assert any("<img" in p for p in value["pieces"].values())
+    order = fragments.commit_order_html(traj)
+    assert "__pwned" in order
+    assert not re.search(r"<\s*(img|script|svg)", order, re.I), order[:300]
+    page = standalone_html(traj)
+    data = page.split('<script id="data" type="application/json">', 1)[1].split("</script>", 1)[0]
+    assert "__pwned" in data and "<" not in data, "model text inside the <script> data is escaped"
+    assert json.loads(data)["pieces"] == value["pieces"]
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    assert "__pwned" in title and "<" not in title

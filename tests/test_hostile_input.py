@@ -37,7 +37,8 @@ from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings, SettingsError
 from diffutron_demo.record.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
 from diffutron_demo.app.ui.controls import read_settings
-from diffutron_demo.render.panels import step_panels
+from diffutron_demo.render.export import gif_bytes, standalone_html
+from diffutron_demo.render.panels import run_panels
 from tests.helpers_app import _wait_until_up, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -547,12 +548,20 @@ def replay_load(launched):
     return load
 
 
+def draw(traj: Trajectory) -> None:
+    """What the viewer and its exports build from a loaded run: the player's value (every step of
+    it), the commit order, the chart, the standalone page and the GIF."""
+    panels = run_panels(traj, "replay", redo=True)
+    assert len(panels.player["steps"]) == len(traj.steps)
+    json.dumps(panels.player, allow_nan=False)
+    standalone_html(traj)
+    gif_bytes(traj)
+
+
 def test_the_replay_tab_loads_a_valid_file(replay_load, valid_file):
     traj, note = replay_load(valid_file)
     assert isinstance(traj, Trajectory) and note.startswith("Loaded: 6 steps")
-    for step in range(len(traj.steps) + 1):
-        step_panels(traj, step, "tokens")
-        step_panels(traj, step, "words")
+    draw(traj)
 
 
 @pytest.mark.parametrize("name", list(BAD_UPLOADS))
@@ -561,12 +570,11 @@ def test_the_replay_tab_refuses_a_bad_file_with_a_message(replay_load, valid_fil
         traj, note = replay_load(BAD_UPLOADS[name](valid_file))
     except Exception as exc:  # noqa: BLE001 - a crash in the handler reaches the user as a bare "Error"
         pytest.fail(f"the upload handler raised {type(exc).__name__}: {str(exc)[:200]}")
-    if traj is not None:  # accepted: then every step must draw (the slider reaches each one)
+    if traj is not None:  # accepted: then it must draw (the player's value holds every step)
         try:
-            for step in range(len(traj.steps) + 1):
-                step_panels(traj, step, "tokens")
+            draw(traj)
         except Exception as exc:  # noqa: BLE001
-            pytest.fail(f"accepted, then the step view raised {type(exc).__name__}: {str(exc)[:200]}")
+            pytest.fail(f"accepted, then drawing it raised {type(exc).__name__}: {str(exc)[:200]}")
         pytest.fail("a bad file was accepted")
     assert note.startswith("⚠️ Can't replay this file: "), note[:200]
     assert len(note) < 500 and "\n" not in note

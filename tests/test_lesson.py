@@ -11,7 +11,6 @@ import re
 
 import pytest
 
-from diffutron_demo.render import fragments
 from diffutron_demo.core.chat import build_prompt
 from diffutron_demo.teach.gallery import GALLERY_DIR
 from diffutron_demo.teach.lesson import Lesson
@@ -42,8 +41,14 @@ def traj(recorded):
     return Trajectory.load(recorded)  # fresh per test: some tests plant text in its pieces
 
 
+def rows_of(traj: Trajectory) -> dict[int, int]:
+    """Canvas position -> answer position: the run's slots (in infill, the blanks), in order."""
+    return {p: i for i, p in enumerate(traj.slots)}
+
+
 def committed_answer_positions(traj: Trajectory, step: int) -> list[int]:
-    return [p - traj.prompt_len for p in traj.steps[step].committed]
+    rows = rows_of(traj)
+    return [rows[p] for p in traj.steps[step].committed if p in rows]
 
 
 def expected_asked(traj: Trajectory) -> list[int]:
@@ -67,15 +72,18 @@ def test_asked_on_the_gallery_runs(path):
         assert lesson.finished and lesson.choices() == []
 
 
-def test_choices_are_the_masked_candidates_in_canvas_order(traj):
+@pytest.mark.parametrize("source", ["recorded"] + [p.stem for p in GALLERY])
+def test_choices_are_the_masked_candidates_in_canvas_order(recorded, source):
+    traj = Trajectory.load(recorded if source == "recorded" else GALLERY_DIR / f"{source}.json")
     lesson = Lesson(traj)
-    P, mask = traj.prompt_len, traj.special_ids["mask"]
+    rows, mask = rows_of(traj), traj.special_ids["mask"]
     while not lesson.finished:
         record = traj.steps[lesson.step]
         choices = lesson.choices()
-        assert choices == [c.pos - P for c in record.candidates] == sorted(choices)
+        assert choices == [rows[c.pos] for c in record.candidates] == sorted(choices)
+        assert all(0 <= c < traj.answer_len for c in choices), "choices are answer positions (rows)"
         canvas = traj.canvas_at(lesson.step)
-        assert all(canvas[P + c] == mask for c in choices), "a choice that is not a mask on the shown canvas"
+        assert all(canvas[traj.slots[c]] == mask for c in choices), "a choice that is not a mask on the shown canvas"
         lesson.next()
 
 
@@ -178,7 +186,13 @@ def test_the_explanation_counts_what_the_step_committed(recorded, source):
 
 
 @pytest.mark.parametrize("lang", ["en", "tr"])
-def test_feedback_escapes_payloads(traj, lang):
+def test_feedback_is_plain_text_and_the_player_carries_payloads_as_data(traj, lang):
+    """The feedback is plain text (the player shows it with textContent): no markup of its own, and
+    the model's text (planted with payloads here) reaches the lesson's player value as exact data;
+    the exported page holds it only escaped."""
+    from diffutron_demo.app.ui.lesson import lesson_value
+    from diffutron_demo.render.export import standalone_html
+
     for token in list(traj.pieces):
         traj.pieces[token] = IMG if token % 2 else SCRIPT
     traj.prompt = copy.deepcopy(traj.prompt) | {"text": IMG}
@@ -188,13 +202,16 @@ def test_feedback_escapes_payloads(traj, lang):
         committed = set(committed_answer_positions(traj, step))
         guess = next((c for c in lesson.choices() if c not in committed), lesson.choices()[0])
         _, note = lesson.guess(guess)
-        # What the Lesson tab shows after Check: the note, "why this step" and the canvas after it.
-        shown = note + fragments.why_html(traj, step + 1) + fragments.canvas_html(traj, step + 1) \
-            + fragments.canvas_html(traj, step, numbered=True)
-        assert "<img" not in shown and "<script" not in shown.lower(), shown[:500]
-        assert "&lt;" in shown
-        assert note.startswith("<div><b>") and note.endswith("</div>")
+        assert "<" not in note and ">" not in note and "&lt;" not in note, note
+        value = lesson_value(lesson, "Lesson: planted", note)
+        quiz = value["quiz"]
+        assert quiz["feedback"] == note and quiz["step"] == step and quiz["revealed"]
+        assert quiz["picks"] == lesson.choices() and quiz["question"] == lesson.prompt_text()
+        assert all(traj.pieces[int(t)] == p for t, p in value["pieces"].items())
         lesson.next()
+    page = standalone_html(traj)
+    data = page.split('<script id="data" type="application/json">', 1)[1].split("</script>", 1)[0]
+    assert "alert(" in data and "<" not in data
 
 
 @pytest.mark.parametrize("lang, words", [("en", "left to right"), ("tr", "soldan sağa")])

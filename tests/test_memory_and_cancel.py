@@ -1,8 +1,9 @@
 """A long-lived Space: memory stays flat over many runs, Stop stops at once, a closed tab frees
 the worker.
 
-1. 100 runs in a row (plus every figure and HTML view of each) after a 10-run warm-up grow the
-   resident set (VmRSS) by less than 50 MB.
+1. 100 runs in a row (plus the player's values, live and finished, the chart, the commit order
+   and the standalone page of each) after a 10-run warm-up grow the resident set (VmRSS) by less
+   than 50 MB.
 2. `Run.cancel()` ends iteration at once and keeps the partial steps (stop_reason "cancelled").
 3. In headless Chromium: the Stop button (`request_stop`, queue=False) stops a long run within
    seconds ("stop: cancelled", "stopped at step"); a run whose tab is closed stops, so a second
@@ -13,16 +14,16 @@ the worker.
 from __future__ import annotations
 
 import gc
+import json
 import re
 import threading
 import time
 
 import pytest
 
-from diffutron_demo.render import figures
-
-from diffutron_demo.render import fragments
-
+from diffutron_demo.render.export import standalone_html
+from diffutron_demo.render.panels import run_panels
+from diffutron_demo.render.runview import RunView
 from diffutron_demo.core import sampler
 
 from diffutron_demo.app import ui
@@ -63,18 +64,20 @@ def rss_mb() -> float:
 
 
 def one_run_with_pictures(lm, i: int) -> int:
+    """One run and everything the viewer and the exports make of it: the player's value (built live,
+    step by step, then finished), the commit order, the per-step chart and the standalone page."""
     settings = SamplerSettings(steps=8, max_new_tokens=8, block_length=4, temperature=0.5 * (i % 3),
                                remasking=REMASKING[i % len(REMASKING)], cfg_scale=0.5 if i % 5 == 0 else 0.0)
     run, _ = start_run(lm, PROMPTS[i % len(PROMPTS)], settings, seed=i)
-    traj = run.run_to_end()
-    n = len(traj.steps)
+    view = RunView(run.snapshot(), label=f"run {i}", expected=run.expected_steps())
     size = 0
-    for fig in (figures.heatmap_figure(traj), figures.heatmap_figure(traj, marker_step=1),
-                figures.word_heatmap_figure(traj), figures.step_chart(traj)):
-        size += len(fig.to_json())  # what gradio sends to the page
-    for html in (fragments.canvas_html(traj, n), fragments.word_canvas_html(traj, n), fragments.why_html(traj, 1),
-                 fragments.commit_order_html(traj), fragments.history_html(traj, 0)):
-        size += len(html)
+    for _ in run:
+        size += len(json.dumps(view.update(run.snapshot(), done=False)))  # what gradio sends to the page
+    traj = run.trajectory()
+    size += len(json.dumps(view.update(traj, done=True)))
+    panels = run_panels(traj, f"run {i}")
+    size += len(json.dumps(panels.player)) + len(panels.order) + len(panels.chart.to_json())
+    size += len(standalone_html(traj))
     return size + len(Trajectory.from_json(traj.to_json()).to_json())
 
 

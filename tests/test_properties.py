@@ -19,9 +19,6 @@ import math
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings, strategies as st
 
-from diffutron_demo.render import figures
-
-from diffutron_demo.render import fragments
 from diffutron_demo.core.chat import build_prompt
 from diffutron_demo.core.sampler import TOP_K, generate
 from diffutron_demo.settings import LIMITS, REMASKING, SamplerSettings, SettingsError
@@ -222,22 +219,20 @@ def test_a_mutated_valid_file_raises_only_trajectory_error(valid, data):
 
 
 def draw_everything(traj: Trajectory) -> None:
-    """What the Replay tab builds for a loaded file, at every step of the slider."""
-    from diffutron_demo.render.panels import run_panels, step_panels
+    """What the Replay tab builds for a loaded file: the player's value, the commit order and the
+    chart of the run and of each branch (the viewer's picker), and the exports (HTML player, GIF)."""
+    from diffutron_demo.app.edits import branch_choices, branch_label
+    from diffutron_demo.render.export import gif_bytes, standalone_html
+    from diffutron_demo.render.panels import run_panels
 
-    run_panels(traj)
-    n = len(traj.steps)
-    for step in {0, 1, n}:  # the figures differ by their step marker only
-        step_panels(traj, step, "tokens")
-        step_panels(traj, step, "words")
-    for step in range(n + 1):  # the HTML views at every step of the slider
-        fragments.canvas_html(traj, step)
-        fragments.word_canvas_html(traj, step)
-        fragments.why_html(traj, step)
-    for pos in range(traj.answer_len):
-        fragments.history_html(traj, pos)
+    panels = run_panels(traj, "replay", redo=True)
+    json.dumps(panels.player, allow_nan=False)  # what gradio sends to the page
+    branch_choices(traj)
     for i in range(len(traj.branches)):
-        figures.heatmap_figure(traj.branch(i), split_step=traj.branches[i].from_step)
+        view = run_panels(traj.branch(i), branch_label(traj, i), split=traj.branches[i].from_step, redo=True)
+        json.dumps(view.player, allow_nan=False)
+    standalone_html(traj)
+    gif_bytes(traj)
 
 
 # What the pictures read: the settings, the step records, the special ids, the branch.

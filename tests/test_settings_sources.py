@@ -19,6 +19,7 @@ import pytest
 
 from diffutron_demo import cli
 from diffutron_demo.app.api import parse_settings
+from diffutron_demo.app.sessions import Sessions
 from diffutron_demo.app.ui.compare import compare_tab
 from diffutron_demo.app.ui.controls import control, read_settings, settings_panel
 from diffutron_demo.settings import FIELD_TYPES, KNOBS, LIMITS, REMASKING, SamplerSettings, SettingsError, check_seed
@@ -207,7 +208,7 @@ def test_a_bad_seed_gets_the_same_sentence_in_the_panel_and_the_cli(controls, ca
 def compare_boxes() -> dict[str, list]:
     """The Compare tab's number boxes by label (its seed; each column's compact knob boxes)."""
     with gr.Blocks() as demo:
-        compare_tab(lambda request=None: None, "Merhaba")
+        compare_tab(lambda request=None: None, Sessions(), "Merhaba")
     boxes = {}
     for block in demo.blocks.values():
         if isinstance(block, gr.Number):

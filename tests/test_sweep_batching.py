@@ -30,9 +30,9 @@ class CountingEncoder(BucketedEncoder):
         super().__init__(*a, **kw)
         self.calls = []
 
-    def __call__(self, input_ids, lengths=None):
+    def __call__(self, input_ids, lengths=None, attention_mask=None):
         self.calls.append((tuple(input_ids.shape), lengths))
-        return super().__call__(input_ids, lengths)
+        return super().__call__(input_ids, lengths, attention_mask=attention_mask)
 
 
 def shared_encoder(lm):

@@ -1,8 +1,11 @@
-"""Figures, HTML fragments and exports drawn from SAVED trajectories (JSON on disk, no model).
+"""What the viewer draws from SAVED trajectories (JSON on disk, no model): the player's value (the
+data render/player.js draws the heatmap, canvas, why-this-step and history from), the step chart,
+the HTML fragments and the exports.
 
 Each trajectory is generated once on a tiny checkpoint, with the canvas snapshotted after every
 step straight from the sampler (the ground truth), saved to JSON and loaded back with
-`Trajectory.load`; everything below draws from the loaded copy only.
+`Trajectory.load`; everything below reads the loaded copy only. The browser drawing itself is
+tests/test_player.py's.
 """
 
 from __future__ import annotations
@@ -17,16 +20,14 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from diffutron_demo.render import export
-
-from diffutron_demo.render import figures
-
-from diffutron_demo.render import fragments
 from diffutron_demo.core.chat import build_prompt
 from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import Run
-from diffutron_demo.settings import SamplerSettings
+from diffutron_demo.record.explain import rule_words, step_line
 from diffutron_demo.record.trajectory import Trajectory
+from diffutron_demo.render import export, figures, fragments
+from diffutron_demo.render.runview import RunView, run_value
+from diffutron_demo.settings import SamplerSettings
 
 QUESTION = "Merhaba dünya, nasılsın?"
 # 3 blocks (4 + 4 + 2 positions), not a multiple of the block: the last block is short.
@@ -95,18 +96,30 @@ def committed_now(traj: Trajectory) -> set[tuple[int, int]]:
     return out
 
 
-def heatmaps(fig):
-    return [t for t in fig.data if t.type == "heatmap"]
+def rounded(x, digits=4):
+    return None if x is None else round(float(x), digits)
 
 
-def marker_trace(fig):
-    found = [t for t in fig.data if t.type == "scatter" and t.name == "committed at this step"]
-    assert len(found) == 1, [t.name for t in fig.data]
-    return found[0]
-
-
-def visible_piece(piece: str) -> str:
-    return html.escape(piece, quote=True)
+def player_canvas(value: dict, upto: int) -> list[int]:
+    """The tokens on the answer rows after `upto` steps, read from the player's value alone the way
+    the player reads it: pins and redos, then commits of real tokens (and overflow), then the stop
+    check's overwrite."""
+    mask, region = value["mask"], value["region"]
+    tokens = [value["initial"][p - region] for p in value["rows"]]
+    for e in value["steps"][:upto]:
+        for row, token, kind, _ in e["f"]:
+            if kind in ("pin", "redo"):
+                tokens[row] = token
+        for row, token, *_, kept in e["c"]:
+            if kept and token != mask:
+                tokens[row] = token
+        for row, token in e["o"]:
+            if token != mask:
+                tokens[row] = token
+        for row, token, kind, _ in e["f"]:
+            if kind == "stop_string":
+                tokens[row] = token
+    return tokens
 
 
 # -- the saved file is what was generated ----------------------------------------------------------------
@@ -124,91 +137,101 @@ def test_the_case_exercises_what_it_is_for(saved):
         assert mask_commits == 0 and forced == 0
 
 
-# -- heatmap --------------------------------------------------------------------------------------------
-def test_heatmap_is_positions_by_steps_with_steps_on_x(saved):
+# -- the player's value: rows are answer positions, one entry per step ---------------------------------
+def test_the_players_rows_are_the_answer_positions_and_its_entries_the_steps(saved):
     _, traj, _ = saved
-    n, L = len(traj.steps), traj.answer_len
+    n, L, P = len(traj.steps), traj.answer_len, traj.prompt_len
     assert L == SETTINGS.max_new_tokens
-    fig = figures.heatmap_figure(traj)
-    maps = heatmaps(fig)
-    assert len(maps) >= 1
-    for trace in maps:
-        z = [list(row) for row in trace.z]
-        assert len(z) == L, "one row per answer position"
-        assert all(len(row) == n for row in z), "one column per step"
-        assert list(trace.x) == list(range(1, n + 1)), "x = step numbers 1..n"
-        assert list(trace.y) == list(range(L))
-        text = [list(row) for row in trace.text]
-        assert len(text) == L and all(len(row) == n for row in text)
-        for row in z:
-            assert all(v is None or 0.0 <= v <= 1.0 for v in row)
-    lo, hi = fig.layout.xaxis.range
-    assert lo <= 1 and hi >= n, "every step column is inside the x range"
+    value = run_value(traj, label="saved")
+    assert value["rows"] == traj.slots == list(range(P, P + L)), "one row per answer position"
+    assert value["region"] == P and value["initial"] == traj.initial_ids[P:] == [traj.special_ids["mask"]] * L
+    assert value["mode"] == "generate" and value["done"] is True and value["expected"] == n
+    assert [e["n"] for e in value["steps"]] == list(range(1, n + 1)), "one entry per step, numbered from 1"
+    for e, record in zip(value["steps"], traj.steps):
+        assert e["b"] == record.block
+        inside = [i for i, p in enumerate(traj.slots) if record.window[0] <= p < record.window[1]]
+        assert e["w"] == [inside[0], inside[-1]], "the window as answer positions"
+        assert all(0 <= c[0] < L for c in e["c"]) and all(0 <= r < L for r in e["k"])
+        assert all(c[2] is None or 0.0 <= c[2] <= 1.0 for c in e["c"])
+    json.dumps(value, allow_nan=False)  # plain JSON: what gradio sends to the page
 
 
 @pytest.mark.parametrize("upto", [1, 3])
-def test_heatmap_of_a_run_in_progress_has_only_the_steps_so_far(saved, upto):
-    _, traj, _ = saved
-    upto = min(upto, len(traj.steps))
-    total = 40
-    fig = figures.heatmap_figure(traj, upto=upto, total_steps=total)
-    for trace in heatmaps(fig):
-        assert len(trace.z) == traj.answer_len
-        assert all(len(row) == upto for row in trace.z)
-        assert list(trace.x) == list(range(1, upto + 1))
-    lo, hi = fig.layout.xaxis.range
-    assert lo <= 1 and hi >= total, "the axis is sized for the expected number of steps"
+def test_a_live_value_holds_only_the_steps_so_far_and_adds_only_new_ones(tiny_checkpoints, upto):
+    lm = load_model(str(tiny_checkpoints[0]), device="cpu", dtype="float32")
+    prompt = build_prompt(lm.tokenizer, QUESTION, max_new_tokens=SETTINGS.max_new_tokens,
+                          context_window=lm.context_window)
+    run = Run(lm, prompt.ids, SETTINGS, SEED, prompt_text=prompt.text)
+    view = RunView(run.snapshot(), label="live", expected=40)
+    frames = []
+    for _ in range(upto):
+        next(run)
+        frames.append(view.update(run.snapshot(), done=False))
+    value = frames[-1]
+    assert len(value["steps"]) == upto and value["done"] is False
+    assert value["expected"] == 40, "the heatmap is sized for the expected number of steps"
+    assert "words" not in value and "reply" not in value, "words and the reply come with the finished run"
+    if upto > 1:  # an earlier entry is the same object in the next frame: the diff sends only new steps
+        assert all(a is b for a, b in zip(frames[-2]["steps"], value["steps"]))
+        assert frames[-2]["steps"] is not value["steps"]
+    traj = run.run_to_end()
+    final = view.update(traj, done=True)
+    alone = run_value(traj, label="live")
+    assert [{k: v for k, v in e.items() if k != "say"} for e in final["steps"]] == \
+        [{k: v for k, v in e.items() if k != "say"} for e in alone["steps"]]
+    assert final["words"] == alone["words"] and final["reply"] == traj.reply
 
 
-def test_hover_of_a_committed_now_cell_names_the_piece_and_confidence(saved):
+def test_each_candidate_carries_its_recorded_draft(saved):
+    """[row, token, conf, rank, entropy, margin, rest, top, committed], as recorded (the hover, the
+    drafts and the table read these), with every token's text in the value's pieces."""
     _, traj, _ = saved
-    P = traj.prompt_len
-    fig = figures.heatmap_figure(traj)
-    texts = [[list(row) for row in trace.text] for trace in heatmaps(fig)]
+    value = run_value(traj, label="saved")
+    rows = {p: i for i, p in enumerate(traj.slots)}
     checked = 0
-    for s, record in enumerate(traj.steps):
-        forced = {e.pos for e in record.forced}
+    for e, record in zip(value["steps"], traj.steps):
+        expected = [[rows[c.pos], c.token, rounded(c.conf), c.rank, rounded(c.entropy, 3), rounded(c.margin),
+                     rounded(c.rest), [[t, rounded(q)] for t, q in c.top[:5]], int(c.pos in record.committed)]
+                    for c in record.candidates]
+        assert e["c"] == expected, f"step {record.step}"
         for c in record.candidates:
-            if c.pos not in record.committed or c.token == traj.special_ids["mask"] or c.pos in forced:
-                continue
-            piece = traj.pieces[c.token]
-            hovers = {t[c.pos - P][s] for t in texts}
-            for hover in hovers:
-                assert f"{c.conf:.3f}" in hover, (s, c, hover)
-                if piece.strip() and not re.search(r"\s", piece):
-                    assert visible_piece(piece) in hover, (s, piece, hover)
-                    checked += 1
-    if committed_now(traj):
-        assert checked > 0, "no committed-now cell with a printable piece was checked"
+            assert c.entropy is not None and c.entropy >= 0 and 0 <= c.margin <= 1 and 0 <= c.rest <= 1
+            for token in [c.token] + [t for t, _ in c.top[:5]]:
+                assert value["pieces"][str(token)] == traj.piece(token)
+            checked += 1
+    assert checked
 
 
-def test_one_marker_per_commit_of_a_real_token(saved):
+def test_the_committed_rows_are_the_records_commits(saved):
+    """Each entry's `k` is the step's commits (rank order, then overflow) and each candidate's flag
+    says whether it was committed; the commits of real tokens read from the value alone are the
+    record's (a committed mask id stays a mask; a stop-string overwrite in the same step is forced)."""
     _, traj, _ = saved
-    marker = marker_trace(figures.heatmap_figure(traj))
-    points = list(zip(marker.x, marker.y))
-    expected = committed_now(traj)
-    assert len(points) == len(expected)
-    assert {(x - 1, y) for x, y in points} == expected
+    value = run_value(traj, label="saved")
+    rows, mask = {p: i for i, p in enumerate(traj.slots)}, traj.special_ids["mask"]
+    from_value = set()
+    for s, (e, record) in enumerate(zip(value["steps"], traj.steps)):
+        assert e["k"] == [rows[p] for p in record.committed]
+        assert [c[0] for c in e["c"] if c[8]] == [rows[p] for p in sorted(record.committed)
+                                                 if p in {c.pos for c in record.candidates}]
+        assert e["o"] == [[rows[o.pos], o.token] for o in record.overflow]
+        assert e["f"] == [[rows[f.pos], f.token, f.kind, f.was] for f in record.forced]
+        forced = {f[0] for f in e["f"]}
+        drafts = {c[0]: c[1] for c in e["c"]} | {o[0]: o[1] for o in e["o"]}
+        from_value |= {(s, r) for r in e["k"] if drafts[r] != mask and r not in forced}
+    assert from_value == committed_now(traj)
 
 
 @pytest.mark.parametrize("block", [1, 3, 4, 5, 10, 64])
-def test_block_boundary_lines(saved, block):
+def test_block_edges(saved, block):
+    """Rows where a new block starts (the player's dashed lines); none for one-token blocks."""
     _, traj, _ = saved
     data = traj.to_dict()
     data["settings"]["block_length"] = block
-    fig = figures.heatmap_figure(Trajectory.from_dict(data))
+    value = run_value(Trajectory.from_dict(data), label="blocks")
     L = traj.answer_len
-    lines = [s for s in fig.layout.shapes if s.type == "line" and s.y0 == s.y1]
-    assert len(lines) == math.ceil(L / block) - 1
-    assert sorted(s.y0 for s in lines) == [k * block - 0.5 for k in range(1, math.ceil(L / block))]
-
-
-def test_marker_step_adds_one_vertical_line_at_that_step(saved):
-    _, traj, _ = saved
-    step = len(traj.steps)
-    fig = figures.heatmap_figure(traj, marker_step=step)
-    vertical = [s for s in fig.layout.shapes if s.type == "line" and s.x0 == s.x1]
-    assert [s.x0 for s in vertical] == [step]
+    expected = [] if block == 1 else [k * block for k in range(1, math.ceil(L / block))]
+    assert value["edges"] == expected
 
 
 def test_step_chart_has_one_bar_per_step(saved):
@@ -218,6 +241,20 @@ def test_step_chart_has_one_bar_per_step(saved):
     assert len(bars) == 1
     assert list(bars[0].x) == list(range(1, len(traj.steps) + 1))
     assert list(bars[0].y) == [len(r.committed) for r in traj.steps]
+
+
+def test_why_and_the_spoken_line_are_the_records(saved):
+    """Each entry's `why` is the step's rule in words and `say` the screen reader's line, with the
+    masks left on the sampler's own canvas after the step."""
+    _, traj, snapshots = saved
+    value, mask, n = run_value(traj, label="saved"), traj.special_ids["mask"], len(traj.steps)
+    for s, (e, record) in enumerate(zip(value["steps"], traj.steps)):
+        assert e["why"] == rule_words(record)
+        left = sum(snapshots[s + 1][p] == mask for p in traj.slots)
+        assert e["say"] == step_line(traj, record, left, n)
+        assert e["say"].startswith(f"Step {s + 1} of {n}: ") and f"; {left} masks left" in e["say"]
+    tr = run_value(traj, label="saved", lang="tr")
+    assert [e["why"] for e in tr["steps"]] == [rule_words(r, "tr") for r in traj.steps]
 
 
 # -- canvas replay --------------------------------------------------------------------------------------
@@ -241,18 +278,11 @@ def test_canvas_at_every_step_is_the_sampler_canvas(saved):
     assert traj.canvas_at(len(traj.steps)) == traj.final_ids
 
 
-@pytest.mark.parametrize("step", [0, 1, -1])
-def test_canvas_html_shows_the_canvas_at_that_step(saved, step):
-    _, traj, _ = saved
-    step = step % (len(traj.steps) + 1)
-    page = fragments.canvas_html(traj, step)
-    assert f"step {step} of {len(traj.steps)}" in page
-    tokens = _Elements.parse(page).spans
-    assert len(tokens) == traj.answer_len, "one span per answer position"
-    canvas = traj.canvas_at(step)[traj.prompt_len :]
-    mask = traj.special_ids["mask"]
-    shown = [t for t in tokens if t.strip() != fragments.MASK_GLYPH]
-    assert len(shown) == sum(1 for t in canvas if t != mask)
+def test_the_players_canvas_at_every_step_is_the_sampler_canvas(saved):
+    _, traj, snapshots = saved
+    value = run_value(traj, label="saved")
+    for step in range(len(traj.steps) + 1):
+        assert player_canvas(value, step) == [snapshots[step][p] for p in traj.slots], step
 
 
 # -- escaping -------------------------------------------------------------------------------------------
@@ -318,31 +348,25 @@ def hostile(saved):
 
 def test_html_fragments_escape_pieces_prompt_and_reply(hostile):
     _, bad = hostile
-    n = len(bad.steps)
-    for step in range(n + 1):
-        assert_inert(fragments.canvas_html(bad, step), f"canvas_html step {step}")
-        assert_inert(fragments.why_html(bad, step), f"why_html step {step}")
-    for pos in range(bad.answer_len):
-        assert_inert(fragments.history_html(bad, pos), f"history_html {pos}")
     assert_inert(fragments.commit_order_html(bad), "commit_order_html")
     assert_inert(fragments.diff_html(bad.reply, bad.reply + " x"), "diff_html")
     assert_inert(fragments.diff_html("a b", bad.reply), "diff_html")
     assert_inert(fragments.diff_html(bad.prompt["text"], bad.reply), "diff_html")
     # The payload is shown (escaped), not dropped.
-    final = fragments.canvas_html(bad, n) + fragments.commit_order_html(bad)
-    assert html.escape(IMG) in final or html.escape(IMG, quote=False) in final
+    order = fragments.commit_order_html(bad)
+    assert html.escape(IMG) in order or html.escape(IMG, quote=False) in order
     assert "&lt;img" in fragments.diff_html("", bad.reply)
 
 
-def test_figure_hover_and_tick_labels_escape_pieces(hostile):
+def test_the_players_value_carries_the_exact_text_as_data(hostile):
+    """The player writes text with textContent only: its value holds the pieces and the reply as
+    they are (escaping them here would show entities), and is plain JSON."""
     _, bad = hostile
-    fig = figures.heatmap_figure(bad, marker_step=1, title=None)
-    hovers = [cell for trace in heatmaps(fig) for row in trace.text for cell in row]
-    ticks = list(fig.layout.yaxis.ticktext or [])
-    assert ticks, "expected a text label per answer row"
-    for text in hovers + ticks:
-        assert_inert(text, "heatmap text")
-    assert any("&lt;img" in t for t in ticks), "the poisoned token is labelled (escaped)"
+    value = run_value(bad, label=SCRIPT)
+    assert IMG in value["pieces"].values() and QUOTE in value["pieces"].values()
+    assert value["reply"] == REPLY_PAYLOAD and value["label"] == SCRIPT
+    assert not any("&lt;" in text for text in value["pieces"].values())
+    json.loads(json.dumps(value, allow_nan=False))
 
 
 def _script_blocks(page: str):
@@ -364,12 +388,14 @@ def test_standalone_player_escapes_and_embeds_the_exact_text(hostile):
     data_blocks = [body for attrs, body in _script_blocks(page) if attrs.get("type") == "application/json"]
     assert len(data_blocks) == 1
     body = data_blocks[0]
-    assert not re.search(r"</script|<script|<!--", body, re.I), "the JSON block can end early"
+    assert "<" not in body, "model text inside the <script> data is escaped"
     data = json.loads(body)
-    assert data["title"] == PROMPT_PAYLOAD and data["reply"] == REPLY_PAYLOAD
+    assert data["prompt"] == PROMPT_PAYLOAD and data["reply"] == REPLY_PAYLOAD
     assert IMG in data["pieces"].values() and QUOTE in data["pieces"].values()
     assert len(data["steps"]) == len(bad.steps)
-    assert all(len(row) == bad.answer_len for row in data["steps"])
+    assert data["rows"] == bad.slots
+    assert {k: v for k, v in data.items() if k not in ("id", "prompt")} == \
+        {k: v for k, v in run_value(bad, label=data["label"]).items() if k != "id"}
 
 
 # -- GIF -------------------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 `word_spans` is checked on hand-written pieces (several pieces per word, apostrophes, punctuation,
 whitespace) and on the pieces a real (tiny, byte-level BPE) tokenizer cuts Turkish text into.
-`word_grid`, `word_heatmap_figure` and `word_canvas_html` are checked against the token grid
-(`views.cell_grid`) and the canvas (`Trajectory.canvas_at`) of real runs on tiny checkpoints.
+`answer_words` (what the player's word rows are) folds the padding after an answer into one row;
+`word_grid` is checked against the token grid (`cell_grid`) and the canvas (`Trajectory.canvas_at`)
+of real runs on tiny checkpoints. The player draws the word view from these (tests/test_player.py
+drives that in a browser).
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ from html.parser import HTMLParser
 
 import pytest
 
-from diffutron_demo.render import figures
-
-from diffutron_demo.render import fragments
 from diffutron_demo.core.chat import build_prompt
 from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.record.trajectory import Trajectory
-from diffutron_demo.record.cells import COMMITTED, COMMITTED_NOW, FORCED, MASKED, cell_grid
-from diffutron_demo.record.words import PARTIAL, answer_words, word_grid, word_spans
+from diffutron_demo.record.cells import COMMITTED, COMMITTED_NOW, DONE, FORCED, MASKED, cell_grid
+from diffutron_demo.record.words import PARTIAL, Word, answer_words, word_grid, word_spans
+from diffutron_demo.render.export import standalone_html
+from diffutron_demo.render.runview import run_value
 
 IMG = "<img src=x onerror=alert(1)>"
 
@@ -150,29 +151,38 @@ def run(request, tiny_checkpoints, tmp_path_factory):
 def test_answer_words_partition_the_answer(run):
     _, traj = run
     words = answer_words(traj)
-    assert_partition([(a, b) for a, b, _ in words], traj.answer_len)
-    P = traj.prompt_len
-    for a, b, text in words:
-        assert text == "".join(traj.piece(t) for t in traj.final_ids[P + a : P + b])
+    assert [r for w in words for r in w.rows] == list(range(traj.answer_len)), "every row in one word, in order"
+    specials = {traj.special_ids[k] for k in ("pad", "eos", "mask")}
+    token = [traj.final_ids[p] for p in traj.slots]
+    for k, w in enumerate(words):
+        assert list(w.rows) == list(range(w.rows[0], w.rows[-1] + 1)), "a word is consecutive pieces"
+        if w.pads:  # the padding after the answer, folded into the last row
+            assert k == len(words) - 1 and all(token[r] in specials for r in w.rows)
+            assert w.label == f"pads ×{len(w.rows)}"
+        else:
+            assert w.text == w.label == "".join(traj.piece(token[r]) for r in w.rows)
+    last = max((r for r, t in enumerate(token) if t not in specials), default=-1)
+    tail = [r for w in words if w.pads for r in w.rows]
+    assert tail == [] or tail[0] > last, "only what follows the last real token is folded"
 
 
 def test_word_states_and_confidences_follow_the_pieces(run):
     name, traj = run
     words, grid = word_grid(traj)
     cells = cell_grid(traj)
-    P, mask = traj.prompt_len, traj.special_ids["mask"]
+    mask = traj.special_ids["mask"]
     assert len(grid) == len(cells) == len(traj.steps) > 0
     if name == "plain":
-        assert any(b - a > 1 for a, b, _ in words), "the run has no word of several pieces to test with"
+        assert any(len(w.rows) > 1 for w in words), "the run has no word of several pieces to test with"
     seen = set()
     for s, (row, token_row) in enumerate(zip(grid, cells)):
         canvas = traj.canvas_at(s + 1)
         assert len(row) == len(words)
-        for (a, b, text), cell in zip(words, row):
-            states = [c.state for c in token_row[a:b]]
+        for word, cell in zip(words, row):
+            states = [token_row[r].state for r in word.rows]
             done = [st in (COMMITTED, COMMITTED_NOW, FORCED) for st in states]
             # Independently: a piece is filled after step s iff the canvas holds a non-mask there.
-            assert done == [canvas[P + k] != mask for k in range(a, b)], (s, text, states)
+            assert done == [canvas[traj.slots[r]] != mask for r in word.rows], (s, word.text, states)
             if FORCED in states:
                 expected = FORCED
             elif all(done):
@@ -181,84 +191,72 @@ def test_word_states_and_confidences_follow_the_pieces(run):
                 expected = MASKED
             else:
                 expected = PARTIAL
-            assert cell.state == expected, (s, text, states)
+            assert cell.state == expected, (s, word.text, states)
             seen.add(cell.state)
-            assert (cell.committed, cell.pieces) == (sum(done), b - a)
-            confs = [c.conf for c in token_row[a:b] if c.conf is not None]
-            assert cell.conf == (min(confs) if confs else None), (s, text)
+            assert (cell.committed, cell.pieces) == (sum(done), len(word.rows))
+            confs = [token_row[r].conf for r in word.rows if token_row[r].conf is not None]
+            assert cell.conf == (min(confs) if confs else None), (s, word.text)
     assert COMMITTED in seen and (MASKED in seen or PARTIAL in seen), seen
     # `upto` cuts the grid like the token grid.
     for upto in (0, 1, len(traj.steps) // 2):
         assert word_grid(traj, upto)[1] == grid[:upto]
 
 
-def test_word_heatmap_has_one_row_per_word(run):
+def test_the_players_word_rows_are_the_answer_words(run):
     _, traj = run
-    words, _ = word_grid(traj)
-    fig = figures.word_heatmap_figure(traj, marker_step=2)
-    heatmaps = [t for t in fig.data if t.type == "heatmap"]
-    assert len(heatmaps) == 2
-    for trace in heatmaps:
-        assert len(trace.z) == len(words)
-        assert all(len(row) == len(traj.steps) for row in trace.z)
-    assert list(fig.layout.yaxis.tickvals) == list(range(len(words)))
-    assert len(fig.layout.yaxis.ticktext) == len(words)
-
-
-class _Spans(HTMLParser):
-    """The text inside each top-level .dd-tok span of a canvas (<br> dropped)."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.texts, self._depth = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "span":
-            if self._depth == 0:
-                self.texts.append("")
-            self._depth += 1
-
-    def handle_endtag(self, tag):
-        if tag == "span":
-            self._depth -= 1
-
-    def handle_data(self, data):
-        if self._depth:
-            self.texts[-1] += data
-
-
-def test_word_canvas_shows_the_tokens_on_the_canvas_at_that_step(run):
-    # A forced edit (stop string) can overwrite pieces committed earlier: before it, the canvas
-    # holds the committed tokens, not the final ones.
-    _, traj = run
-    P, mask = traj.prompt_len, traj.special_ids["mask"]
+    value = run_value(traj, label="words")
     words = answer_words(traj)
-    for step in range(len(traj.steps) + 1):
-        canvas = traj.canvas_at(step)
-        parser = _Spans()
-        parser.feed(fragments.word_canvas_html(traj, step))
-        expected = []
-        for a, b, _ in words:
-            if all(canvas[P + k] == mask for k in range(a, b)):
-                expected.append(fragments.MASK_GLYPH * (b - a))
-            else:
-                expected.append("".join(traj.piece(canvas[P + k]).replace("\n", "⏎")
-                                        if canvas[P + k] != mask else fragments.MASK_GLYPH for k in range(a, b)))
-        assert parser.texts == expected, f"step {step}"
+    assert value["words"] == [{"rows": list(w.rows), "text": w.label, "pads": w.pads} for w in words]
+    assert len(value["words"]) == len(word_grid(traj)[0])
 
 
-def test_word_canvas_escapes_a_planted_payload(run):
+def test_the_word_view_reads_the_tokens_on_the_canvas_at_that_step(run):
+    # A forced edit (stop string) can overwrite pieces committed earlier: before it, the canvas
+    # holds the committed tokens, not the final ones, and so does every written cell of the grid.
+    _, traj = run
+    for s, row in enumerate(cell_grid(traj)):
+        canvas = traj.canvas_at(s + 1)
+        for r, cell in enumerate(row):
+            if cell.state in DONE:
+                assert cell.token == canvas[traj.slots[r]], (s, r)
+
+
+def test_word_text_carries_a_planted_payload_as_data_and_the_export_escapes_it(run):
     traj = Trajectory.from_dict(run[1].to_dict())  # a copy: the fixture is shared
-    P = traj.prompt_len
-    for token in set(traj.final_ids[P:]):
+    for token in set(traj.final_ids[traj.prompt_len:]):
         traj.pieces[token] = IMG
-    for step in sorted({0, 1, len(traj.steps) // 2, len(traj.steps)}):
-        page = fragments.word_canvas_html(traj, step)
-        assert "<img" not in page.lower() and "onerror=alert(1)>" not in page
-        if step == len(traj.steps):
-            assert "&lt;img" in page
-        assert f"step {step} of {len(traj.steps)}" in page
-    fig = figures.word_heatmap_figure(traj)
-    texts = list(fig.layout.yaxis.ticktext) + [h for t in fig.data if t.type == "heatmap" for row in t.text for h in row]
-    assert not any("<img" in t for t in texts)
-    assert any("&lt;img" in t for t in texts)
+    value = run_value(traj, label="words")
+    texts = [w["text"] for w in value["words"] if not w["pads"]]
+    assert texts and all(IMG in t for t in texts), "the exact text: the player writes it with textContent"
+    page = standalone_html(traj)
+    data = page.split('<script id="data" type="application/json">', 1)[1].split("</script>", 1)[0]
+    assert "onerror=alert(1)" in data and "<" not in data
+
+
+# -- trailing padding folds into one row --------------------------------------------------------------
+PIECES = {10: "Soru", 20: "Ev", 21: "ler", 22: " gel", 23: "di", 24: ".", 0: "<pad>", 1: "</s>", 4: "<mask>"}
+
+
+def synthetic(answer: list[int]) -> Trajectory:
+    """A finished generation run with this answer (no steps needed for the words)."""
+    return Trajectory(model={"name": "x", "device": "cpu", "dtype": "float32", "context_window": 64},
+                      settings=SamplerSettings(max_new_tokens=len(answer)).to_dict(), seed=0,
+                      prompt={"text": "Soru"}, prompt_ids=[10], special_ids={"mask": 4, "pad": 0, "eos": 1, "bos": 2},
+                      final_ids=[10] + answer, reply="", stop_reason="complete", wall_ms=0.0, pieces=dict(PIECES),
+                      steps=[])
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ([20, 21, 22, 23, 24, 1, 0, 0, 0], [((0, 1), "Evler"), ((2, 3), " geldi"), ((4,), "."),
+                                        ((5, 6, 7, 8), "pads ×4")]),
+    ([20, 0, 22, 0, 0], [((0,), "Ev"), ((1,), "<pad>"), ((2,), " gel"), ((3, 4), "pads ×2")]),
+    ([20, 21, 1], [((0, 1), "Evler"), ((2,), "pads ×1")]),
+    ([20, 21, 22], [((0, 1), "Evler"), ((2,), " gel")]),
+    ([0, 0], [((0, 1), "pads ×2")]),
+])
+def test_trailing_pads_fold_into_one_word(answer, expected):
+    words = answer_words(synthetic(answer))
+    assert [(w.rows, w.label) for w in words] == expected
+    assert [w.pads for w in words] == [label.startswith("pads ×") for _, label in expected], \
+        "only the trailing padding is a pads row; a pad inside the answer stays shown"
+    assert all(isinstance(w, Word) for w in words)

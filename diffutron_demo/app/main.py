@@ -8,6 +8,7 @@ import os
 from ..core.compile_guard import CHECK_MODES
 from ..core.models import DEFAULT_MODEL, ModelLoadError, pick_device
 from ..render.styles import CSS
+from . import examples
 from .manager import ModelManager
 
 
@@ -47,8 +48,11 @@ def create(model: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto"
                            compile_check=compile_check)
     if compile_check == "strict":
         print(manager.load(), flush=True)
-    else:
-        manager.preload(lambda said: print(said, flush=True))
+        if not manager.is_demo:
+            examples.record_in_background(manager.lm)
+    else:  # a real model records the first screen's example once, beside the page
+        manager.preload(lambda said: print(said, flush=True),
+                        after=lambda served: None if served.is_demo else examples.record_in_background(served.lm))
     demo = build_app(manager)
     # One run at a time on a CPU (two cores are already busy); a GPU serves a few at once.
     limit = 1 if serving_device(device) == "cpu" else 4
@@ -71,4 +75,33 @@ def main(argv=None):
                       compile=not args.eager and not zero_gpu(), compile_check=args.compile_check)
     except ModelLoadError as exc:  # --compile-check strict, or even the demo fallback failed
         raise SystemExit(f"diffutron-demo: {exc}") from None
-    demo.launch(server_name=args.host, server_port=args.port, css=CSS, max_file_size="20mb", share=False)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
+
+
+# Gradio announces a finished event with its "common.complete" text, which its own translations
+# lack (a screen reader would say the key): give it, in the page's languages.
+GRADIO_TEXTS = {"en": {"common.complete": "Done", "common.error": "Error"},
+                "tr": {"common.complete": "Bitti", "common.error": "Hata"}}
+
+
+def theme():
+    """Gradio's default look with text that meets WCAG AA contrast: its subdued grey (help text,
+    placeholders, the footer) and its orange and red buttons under white text fall short."""
+    import gradio as gr
+
+    return gr.themes.Default().set(
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+        input_placeholder_color="*neutral_500", input_placeholder_color_dark="*neutral_400",
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_700", button_primary_background_fill_hover_dark="*primary_800",
+        button_cancel_background_fill="#b91c1c", button_cancel_background_fill_hover="#991b1b",
+        button_cancel_background_fill_dark="#b91c1c", button_cancel_background_fill_hover_dark="#991b1b",
+    )
+
+
+def launch_options() -> dict:
+    """What every launch of the app passes (python app.py and the tests): the CSS and theme, the
+    upload limit (the trajectories' own), no share link, Gradio's missing announcement texts."""
+    import gradio as gr
+
+    return {"css": CSS, "theme": theme(), "max_file_size": "20mb", "share": False, "i18n": gr.I18n(**GRADIO_TEXTS)}

@@ -118,12 +118,14 @@ class ModelManager:
         with self._lock:
             return self._served.get((self.default_label, self.int8))
 
-    def preload(self, report=print) -> threading.Thread:
+    def preload(self, report=print, after=None) -> threading.Thread:
         """Load the default choice in the background, so the page serves while it loads (the first
-        request waits for it); `report` gets what the page will say of it."""
+        request waits for it); `report` gets what the page will say of it, `after` the Served."""
         def load():
             served = self.serve()
             report(f"{served.banner}\n{served.detail}".strip())
+            if after is not None:
+                after(served)
 
         thread = threading.Thread(target=load, name="diffutron-preload", daemon=True)
         thread.start()

@@ -12,6 +12,10 @@ const MASKED = 0, DRAFT = 1, NOW = 2, DONE = 3, STOPPED = 4, PINNED = 5, GIVEN =
 const EV_PIN = 1, EV_REDO = 2, EV_STOP = 3;
 const SPEEDS = [2, 5, 10, 20];
 const reducedMotion = () => window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+// The player's own drawing time, per kind of work (benchmarks/drawing.py reads it).
+const STATS = { live: { n: 0, ms: 0, max: 0 }, step: { n: 0, ms: 0, max: 0 } };
+function timed(kind, fn) { const t0 = performance.now(); try { return fn(); } finally {
+  const ms = performance.now() - t0, k = STATS[kind]; k.n++; k.ms += ms; k.max = Math.max(k.max, ms); } }
 const S = { data: null, step: 0, follow: true, timer: null, metric: 'confidence', view: 'tokens', drafts: true,
   pads: false, sel: new Set(), anchor: null, focus: 0, hist: null, hover: null, cols: [], sayTimer: null };
 ROOT.__ddp = S;  // tests and the page's other handlers read the shown step from here
@@ -53,11 +57,10 @@ const fmt = (x, k = 3) => (x === null || x === undefined || Number.isNaN(x)) ? '
 const piece = (t) => { const p = S.data.pieces[String(t)]; return p === undefined ? `<${t}>` : p; };
 // A token's text as tables and labels show it: spaces, line breaks and tabs visible, never empty.
 const shown = (t) => piece(t).replace(/\n/g, '⏎').replace(/\t/g, '⇥').replace(/ /g, '·') || '∅';
-// A token in the canvas: its text, a line break shown as ⏎ before the break itself.
+// A token in the canvas: its text with line breaks shown as ⏎ (drawCanvas breaks the line after it).
 function putText(n, text) {
-  if (!text.includes('\n')) { n.textContent = text || '∅'; return; }
-  text.split('\n').forEach((part, i) => { if (i) { n.appendChild(document.createTextNode('⏎')); n.appendChild(el('br')); }
-    if (part) n.appendChild(document.createTextNode(part)); });
+  n.textContent = text.replace(/\n/g, '⏎') || '∅';
+  if (text.includes('\n')) n.dataset.br = '1';
 }
 const say = (tpl, vars) => tpl.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? vars[k] : `{${k}}`));
 const lastStep = () => (S.data.quiz ? Math.min(S.data.steps.length, S.data.quiz.step + (S.data.quiz.revealed ? 1 : 0)) : S.data.steps.length);
@@ -234,7 +237,7 @@ function tokenNode(pos, s) {
     if (c.st[r] === STOPPED) n.classList.add('ddp-stopped');
     n.title = `${say(t.cell, { step: s, row: r, pos })}: ${c.st[r] === STOPPED ? t.forced : c.st[r] === PINNED ? t.pinned : t.confidence + ' ' + fmt(c.conf[r], 2)}`;
   }
-  if (!pickable) { n.setAttribute('role', 'option'); n.setAttribute('aria-selected', S.sel.has(pos) ? 'true' : 'false');
+  if (!pickable && !quiz) { n.setAttribute('role', 'option'); n.setAttribute('aria-selected', S.sel.has(pos) ? 'true' : 'false');
     n.tabIndex = -1; if (S.sel.has(pos)) n.classList.add('ddp-sel'); }
   return n;
 }
@@ -243,12 +246,17 @@ function drawCanvas() {
   box.replaceChildren();
   const cap = el('div', 'ddp-caption', captionText());
   box.appendChild(cap);
-  const list = el('div', 'ddp-tokens'); list.setAttribute('role', 'listbox'); list.setAttribute('aria-multiselectable', 'true');
+  // A listbox of tokens to choose (for a redo, or a position's history); in the lesson, a group whose
+  // masked slots to guess are buttons.
+  const list = el('div', 'ddp-tokens'); list.setAttribute('role', d.quiz ? 'group' : 'listbox');
+  if (!d.quiz) list.setAttribute('aria-multiselectable', d.redo ? 'true' : 'false');
   list.setAttribute('aria-label', t.canvas);
   const end = d.region + d.initial.length, folded = foldedPads();
   for (let pos = d.region; pos < end; pos++) {
     if (folded.has(pos)) { if (pos === Math.min(...folded)) list.appendChild(el('span', 'ddp-tok ddp-folded', say(t.pads_folded, { k: folded.size }))); continue; }
-    list.appendChild(tokenNode(pos, s));
+    const node = tokenNode(pos, s);
+    list.appendChild(node);
+    if (node.dataset.br) list.appendChild(el('br'));
   }
   box.appendChild(list);
   const opts = list.querySelectorAll('[role=option]');
@@ -267,6 +275,10 @@ function captionText() {
 }
 
 // ---- why this step, a position's history, the heatmap as a table -------------------------------
+function scroller(child, label) {  // a wide table scrolls sideways; the keyboard can reach it to scroll
+  const w = el('div', 'ddp-scroll'); w.tabIndex = 0; w.setAttribute('role', 'region'); w.setAttribute('aria-label', label);
+  w.appendChild(child); return w;
+}
 function cell(tr, text, tag = 'td') { tr.appendChild(el(tag, null, text)); }
 function table(headers) { const tb = el('table', 'ddp-table'), tr = el('tr'); headers.forEach((h) => cell(tr, h, 'th'));
   tb.appendChild(tr); return tb; }
@@ -284,7 +296,7 @@ function drawWhy() {
     [x[3], x[0], shown(x[1]), fmt(x[2]), x[4] === null ? '–' : fmt(x[4]), x[5] === null ? '–' : fmt(x[5]), x[8] ? '✔ ' + t.committed : '',
       x[7].slice(1, 4).map(([tok, p]) => `${shown(tok)} ${fmt(p, 2)}`).join(', ')].forEach((v) => cell(tr, String(v)));
     tb.appendChild(tr); }
-  const wrap = el('div', 'ddp-scroll'); wrap.appendChild(tb); box.appendChild(wrap);
+  box.appendChild(scroller(tb, t.why));
   if (ranked.length > 40) box.appendChild(el('p', null, say(t.more, { k: ranked.length - 40 })));
   for (const [r, tok, kind, was] of e.f) box.appendChild(el('p', 'ddp-forced',
     `${r}: ${kind === 'pin' ? t.pinned : kind === 'redo' ? t.redo : t.forced} · ${shown(tok === S.data.mask ? (was ?? tok) : tok)}`));
@@ -304,7 +316,7 @@ function showHistory() {
       [i + 1, shown(x[1]), fmt(x[2]), x[4] === null ? '–' : fmt(x[4]), x[5] === null ? '–' : fmt(x[5]), `${x[3]} / ${e.c.length}`,
         x[8] ? '✔' : ''].forEach((v) => cell(tr, String(v))); tb.appendChild(tr); }
   });
-  if (!any) box.appendChild(el('p', null, t.never)); else { const w = el('div', 'ddp-scroll'); w.appendChild(tb); box.appendChild(w); }
+  if (!any) box.appendChild(el('p', null, t.never)); else box.appendChild(scroller(tb, t.history));
 }
 function drawTable() {  // the picture as text: each position's final token, when and how surely it was written
   const box = $('.ddp-table-alt'), t = T(), d = S.data;
@@ -315,7 +327,7 @@ function drawTable() {  // the picture as text: each position's final token, whe
   d.rows.forEach((pos, r) => { const w = when.get(r) || ['', '', null, null, null], tr = el('tr');
     [r, pos, last.tok[r] >= 0 ? shown(last.tok[r]) : '▒', w[0], w[1], fmt(w[2]), fmt(w[3]), fmt(w[4])].forEach((v) => cell(tr, String(v)));
     tb.appendChild(tr); });
-  box.replaceChildren(tb);
+  box.replaceChildren(scroller(tb, t.table));
 }
 $('.ddp-table-box').addEventListener('toggle', () => { if (S.data) drawTable(); });
 
@@ -344,11 +356,12 @@ function stop() {
   if (S.data) playBtn.setAttribute('aria-label', T().play);
 }
 function play() {
-  if (S.timer) { stop(); return; }
+  if (S.timer) { stop(); announce(captionText()); return; }  // paused: say where it stopped
   if (reducedMotion()) { go(lastStep(), true); return; }
   if (S.step >= lastStep()) go(0, true, true);
   playBtn.textContent = '❚❚'; playBtn.setAttribute('aria-label', T().pause); playBtn.setAttribute('aria-pressed', 'true');
-  S.timer = setInterval(() => { if (S.step >= lastStep()) { stop(); announce(captionText()); return; } go(S.step + 1, false); },
+  S.timer = setInterval(() => { if (S.step >= lastStep()) { stop(); announce(captionText()); return; }
+    timed('step', () => go(S.step + 1, false)); },
     1000 / SPEEDS[Number($('.ddp-speed').value) || 0]);
 }
 slider.addEventListener('input', () => { stop(); go(slider.value, true); });
@@ -375,7 +388,7 @@ window.addEventListener('ddp-step', (ev) => { const x = ev.detail;  // Compare: 
 
 // ---- choosing tokens: Redo, a position's history, the lesson's guess ----------------------------------
 canvasBox.addEventListener('click', (ev) => {
-  const n = ev.target.closest('.ddp-tok'); if (!n) return;
+  const n = ev.target.closest('.ddp-tok'); if (!n || n.dataset.pos === undefined) return;  // the folded pads: no position
   if (n.dataset.pick !== undefined) { trigger('click', { pos: Number(n.dataset.pick) }); return; }
   choose(n, ev.shiftKey);
 });
@@ -481,9 +494,9 @@ function focusQuiz() {  // after a guess, focus goes to "Next step"; after Next,
   if (target) target.focus();
 }
 // What tests and the page's other handlers may ask of the player (nothing here changes the run).
-ROOT.__ddpApi = { go: (s) => { stop(); go(s, true); }, cellText: (s, i) => cellText(s, i), caption: () => captionText(),
+ROOT.__ddpApi = { go: (s) => { stop(); timed('step', () => go(s, true)); }, stats: () => STATS, cellText: (s, i) => cellText(s, i), caption: () => captionText(),
   rows: () => G.rows.map((r) => r.rows), lastStep: () => lastStep() };
 let width = 0;  // redraw when the width changes (a phone turned), not when the panels below grow
 new ResizeObserver(() => { if (S.data && ROOT.clientWidth !== width) { width = ROOT.clientWidth; drawHeat(true); } }).observe(ROOT);
-watch('value', () => load(props.value));
+watch('value', () => timed('live', () => load(props.value)));
 load(props.value);

@@ -49,7 +49,7 @@ SKELETON = """<div class="ddp" data-ddp data-state="empty" data-step="0">
 </div>"""
 
 CSS = f"""
-.ddp{{position:relative;font-size:14px}}
+.ddp{{position:relative;font-size:14px;max-width:100%;min-width:0}}
 .ddp-head{{font-weight:600;margin-bottom:4px}} .ddp-live{{font-weight:400;opacity:.8}}
 .ddp-controls{{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:4px 0}}
 .ddp-controls button{{min-width:34px;min-height:32px;border:1px solid {palette.MUTED};border-radius:6px;background:transparent;

@@ -22,6 +22,17 @@ CSS = f"""
 .dd-banner{{padding:6px 12px;border-radius:6px;background:{palette.BANNER_BG};border:1px solid {palette.BANNER_EDGE};
   color:#2b2118}}
 .dd-model{{padding:6px 0;font-weight:600}}
+/* On a phone the chat tab reads: the message box, the player (the text being written, the heatmap),
+   then the conversation and the settings, so nothing the run shows is below the settings. */
+@media (max-width: 768px){{
+  .dd-chat-row{{flex-direction:column;flex-wrap:nowrap}}
+  .dd-chat-row>.dd-viewer-col,.dd-chat-col>*{{width:100%;max-width:100%;min-width:0;margin-left:0;margin-right:0}}
+  .dd-chat-col{{display:contents}}
+  .dd-chat-col>*{{order:4}}
+  .dd-chat-col>.dd-input,.dd-chat-col>.form:has(.dd-input){{order:1}}
+  .dd-viewer-col{{order:2}}
+  .dd-chat-col>.dd-history{{order:3}}
+}}
 /* Plots are drawn on a transparent background; in the dark theme their text turns light. */
 .dark .js-plotly-plot .main-svg text{{fill:#e5e7eb !important}}
 .dark .js-plotly-plot .main-svg .hovertext text{{fill:#111 !important}}

@@ -45,9 +45,9 @@ def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks
     with gr.Blocks(title="diffutron-demo: watch a masked diffusion LM write") as demo:
         gr.Markdown(TITLE)
         model_header(demo, manager, sessions)
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight
             with gr.Tab("Chat"):
-                chat_tab(current_model, sessions, first)
+                chat_tab(demo, current_model, sessions, first)
             with gr.Tab("Fill"):
                 fill_tab(current_model, sessions)
             with gr.Tab("Replay"):

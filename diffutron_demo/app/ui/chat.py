@@ -8,10 +8,12 @@ import html
 import gradio as gr
 
 from ...core.chat import PromptError
-from ...render.panels import panels_with
+from ...render.panels import panels_with, run_panels
 from ...settings import SettingsError
 from ...template import last_question
 from .. import service
+from ..examples import cached_example
+from ..manager import DEMO_MODEL
 from ..gpu import on_gpu
 from .controls import error_md, knob_inputs, panel_values, read_settings, settings_panel
 from .viewer import Viewer
@@ -21,8 +23,8 @@ EXAMPLES = ["Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mı
 
 
 def example_note(traj) -> str:
-    return (f"Recorded example ({traj.model.get('name', '')}, no model needed): Send runs your own question "
-            "and replaces it.")
+    return (f"Recorded example ({traj.model.get('name', '')}, recorded once, no model needed): Send runs your own "
+            "question and replaces it.")
 
 
 def example_messages(traj) -> list[dict]:
@@ -36,13 +38,16 @@ def example_messages(traj) -> list[dict]:
 def _chat_column(example) -> dict:
     """The left column: the message box and its buttons, the conversation, the settings."""
     c = {"chatbot": gr.Chatbot(example_messages(example), label="Chat", height=380, render_markdown=False,
-                               sanitize_html=True, buttons=["copy"], feedback_options=None),
+                               sanitize_html=True, buttons=["copy"], feedback_options=None,
+                               elem_classes=["dd-history"]),
          # One line that grows: Enter sends, Shift+Enter breaks the line (Gradio's rule for lines=1).
-         "message": gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=1, max_lines=8)}
-    with gr.Row():
+         "message": gr.Textbox(label="Message", placeholder="Türkçe bir soru yazın…", lines=1, max_lines=8,
+                               elem_classes=["dd-input"])}
+    with gr.Row(elem_classes=["dd-input"]):
         c["send"], c["stop"], c["clear"] = (gr.Button("Send", variant="primary"), gr.Button("Stop", variant="stop"),
                                             gr.Button("Clear"))
-    c["status"] = gr.Markdown(html.escape(example_note(example)) if example is not None else "")
+    c["status"] = gr.Markdown(html.escape(example_note(example)) if example is not None else "",
+                              elem_classes=["dd-input"])
     gr.Examples(EXAMPLES, inputs=c["message"], label="Examples")
     c["raw"] = gr.Checkbox(False, label="raw text (no chat template)",
                            info="Continue the text as typed, like dllm's --chat False.")
@@ -52,8 +57,9 @@ def _chat_column(example) -> dict:
     return c
 
 
-def chat_tab(current_model, sessions, recorded=None):
-    """`recorded`: a recorded run (and its pictures) shown on arrival: chat, player at its last step."""
+def chat_tab(demo, current_model, sessions, recorded=None):
+    """`recorded`: a recorded run (and its pictures) shown on arrival: chat, player at its last step.
+    A real model's own example (app/examples.py) replaces it on page load once it is recorded."""
     example = recorded and recorded.traj
     history_state = gr.State([])  # the real (question, answer) pairs; the Chatbot shows escaped text
     traj_state = gr.State(example)
@@ -90,6 +96,15 @@ def chat_tab(current_model, sessions, recorded=None):
     def request_stop(request: gr.Request):
         sessions.get(request.session_hash).stop.set()
 
+    def arrive(request: gr.Request):
+        lm = current_model(request)
+        traj = None if lm.name == DEMO_MODEL else cached_example(lm)
+        if traj is None:
+            return {}
+        label = f"Recorded example: {last_question(traj.prompt.get('text', ''))} · {lm.name}"
+        return {chatbot: example_messages(traj), traj_state: traj, status: html.escape(example_note(traj)),
+                **viewer.finished(run_panels(traj, label, redo=True), traj)}
+
     def clear_chat():
         return {chatbot: [], history_state: [], traj_state: None, context: "", status: "", **viewer.cleared()}
 
@@ -100,3 +115,5 @@ def chat_tab(current_model, sessions, recorded=None):
     c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
     c["clear"].click(clear_chat, None, [chatbot, history_state, traj_state, context, status] + viewer.outputs,
                      api_visibility="private", queue=False)
+    demo.load(arrive, None, [chatbot, traj_state, status] + viewer.outputs, api_visibility="private",
+              concurrency_limit=None)

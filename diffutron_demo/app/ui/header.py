@@ -48,22 +48,39 @@ def model_header(demo: gr.Blocks, manager: ModelManager, sessions: Sessions) -> 
         gr.Markdown(MODEL_HELP + (" The host has locked the model on this page." if locked else ""))
 
     def shown(now: Served) -> dict:
-        return {banner: banner_html(now), picker: now.label, why: html.escape(now.detail)}
+        """The banner, the picker and the int8 box as they are for what runs: the box is ticked only
+        when int8 runs, and can be changed only where it applies (a CPU, a model other than the demo)."""
+        runs_int8 = now.lm.dtype.startswith("int8")
+        applies = not locked and not now.is_demo and now.lm.device == "cpu"
+        return {banner: banner_html(now), picker: now.label, why: html.escape(now.detail),
+                int8: gr.Checkbox(runs_int8, interactive=applies,
+                                  info=None if applies or locked else "does not apply: " + (
+                                      "the demo model always runs exact" if now.is_demo else "not on a CPU"))}
 
     def arrive(request: gr.Request):
         session = sessions.get(request.session_hash)
-        return {**shown(manager.serve(session.model, session.int8)),
-                int8: manager.int8 if session.int8 is None else session.int8}
+        return shown(manager.serve(session.model, session.int8))
 
-    def switch(name, quantized, request: gr.Request):
+    def switch(request: gr.Request, name=None, quantized=None):
+        """A new model keeps the visitor's int8 choice; a new int8 choice keeps the model."""
         session = sessions.get(request.session_hash)
         if not locked:
-            session.model, session.int8 = name, bool(quantized)
+            if name is not None:
+                session.model = name
+            if quantized is not None:
+                session.int8 = bool(quantized)
         now = manager.serve(session.model, session.int8, retry=not locked)
         session.model = now.label  # a fallback shows as what it is: the demo model
         return shown(now)
 
+    def pick_model(name, request: gr.Request):
+        return switch(request, name=name)
+
+    def pick_int8(quantized, request: gr.Request):
+        return switch(request, quantized=quantized)
+
     # Not limited by the queue: a page load or a model switch never waits behind someone's run.
-    demo.load(arrive, None, [banner, picker, why, int8], api_visibility="private", concurrency_limit=None)
-    picker.input(switch, [picker, int8], [banner, picker, why], api_visibility="private", concurrency_limit=None)
-    int8.input(switch, [picker, int8], [banner, picker, why], api_visibility="private", concurrency_limit=None)
+    outputs = [banner, picker, why, int8]
+    demo.load(arrive, None, outputs, api_visibility="private", concurrency_limit=None)
+    picker.input(pick_model, picker, outputs, api_visibility="private", concurrency_limit=None)
+    int8.input(pick_int8, int8, outputs, api_visibility="private", concurrency_limit=None)

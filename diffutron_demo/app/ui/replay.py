@@ -8,21 +8,30 @@ import gradio as gr
 
 from ...record.trajectory import Trajectory
 from ...render.panels import RunPanels, run_panels
+from ...teach.gallery import shown_branch
 from .. import edits
 from .viewer import Viewer
 
 
 @dataclass(frozen=True)
 class Recorded:
-    """A recorded run and its pictures: what a tab shows before anything is chosen."""
+    """A recorded run and its pictures: what a tab shows before anything is chosen (an edit opens
+    on its redo branch)."""
     traj: Trajectory
     panels: RunPanels
     title: str
+    shown: int | None = None
 
 
 def recorded(path, title: str) -> Recorded:
     traj = Trajectory.load(path)
-    return Recorded(traj, run_panels(traj, f"Recorded: {title} · {traj.model.get('name', '')}", redo=True), title)
+    show = shown_branch(traj)
+    label = f"Recorded: {title} · {traj.model.get('name', '')}"
+    if show is None:
+        return Recorded(traj, run_panels(traj, label, redo=True), title)
+    label = f"{label} · {edits.branch_label(traj, show)}"
+    panels = run_panels(traj.branch(show), label, split=traj.branches[show].from_step, redo=True)
+    return Recorded(traj, panels, title, show)
 
 
 def first_recorded(items: dict) -> Recorded | None:
@@ -57,12 +66,12 @@ def gallery_tab(current_model, items: dict, first: Recorded | None):
                 "entropy to see where the model hesitated.")
     traj_state = gr.State(first and first.traj)
     pick = gr.Dropdown(list(items), value=next(iter(items), None), label="recorded run")
-    viewer = Viewer(traj_state, current_model, first and first.panels, name="gallery")
+    viewer = Viewer(traj_state, current_model, first and first.panels, name="gallery", shown=first and first.shown)
 
     def load(title):
         if title not in items:
             return {traj_state: None, **viewer.cleared()}
         shown = recorded(items[title], title)
-        return {traj_state: shown.traj, **viewer.finished(shown.panels, shown.traj)}
+        return {traj_state: shown.traj, **viewer.finished(shown.panels, shown.traj, shown.shown)}
 
     pick.change(load, pick, [traj_state] + viewer.outputs, api_visibility="private")

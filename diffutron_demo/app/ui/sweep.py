@@ -26,7 +26,7 @@ def sweep_tab():
     note = gr.Markdown()
     data_state, traj_state = gr.State(None), gr.State(None)
     with gr.Row():
-        plots = [gr.Plot(label=pair[-1]) for pair in PAIRS]
+        plots = [gr.Plot(label=pair[-1], visible=False) for pair in PAIRS]  # shown once a sweep is loaded
     table = gr.HTML()
     prompt = gr.Dropdown([], label="prompt: its answers under every setting", interactive=True)
     answers = gr.HTML(elem_classes=["dd-sweep-answers-panel"])
@@ -36,7 +36,7 @@ def sweep_tab():
         viewer = Viewer(traj_state, name="sweep")
 
     def load(files):
-        empty = {data_state: None, note: "", table: "", answers: "", **{p: None for p in plots},
+        empty = {data_state: None, note: "", table: "", answers: "", **{p: gr.Plot(None, visible=False) for p in plots},
                  prompt: gr.Dropdown([], value=None), run_pick: gr.Dropdown([], value=None)}
         if not files:
             return empty
@@ -50,7 +50,7 @@ def sweep_tab():
         shown = f"{len(data.rows)} runs, {len(data.settings)} settings, {len(choices)} prompts, " \
                 f"{len(data.trajectories)} trajectories." if data.rows else "summary.csv only: no answers to show."
         return {data_state: data, note: shown, table: summary_table_html(data.summary, data.reference),
-                **dict(zip(plots, figs + [None] * (len(plots) - len(figs)))),
+                **{p: gr.Plot(f, visible=f is not None) for p, f in zip(plots, figs + [None] * (len(plots) - len(figs)))},
                 prompt: gr.Dropdown(choices, value=first), **pick_prompt(data, first)}
 
     def pick_prompt(data, prompt_id):

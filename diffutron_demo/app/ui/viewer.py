@@ -35,9 +35,10 @@ def player(value=None, elem_id: str | None = None) -> gr.HTML:
 class Viewer:
     """`initial` (a recorded run's panels) is what the viewer shows before anything is chosen or run."""
 
-    def __init__(self, traj_state: gr.State, current_model=None, initial: RunPanels | None = None, *, name: str):
+    def __init__(self, traj_state: gr.State, current_model=None, initial: RunPanels | None = None, *, name: str,
+                 shown: int | None = None):
         self.state, self.name = traj_state, name
-        self.shown = gr.State(None)  # the branch shown (None: the run itself)
+        self.shown = gr.State(shown)  # the branch shown (None: the run itself)
         self.pick = gr.Dropdown([], value=None, label="show", visible=False, interactive=True,
                                 info="The run, or one of its branches and redos.")
         self.player = player(initial and initial.player, elem_id=f"player-{name}")
