@@ -1,15 +1,17 @@
-"""The app's named API (/generate, /chat, /compare) through gradio_client, against the app running
-in-process on a tiny checkpoint on a free localhost port."""
+"""The app's named API (/generate, /chat, /compare, /infill) through gradio_client, against the app
+running in-process on a tiny checkpoint on a free localhost port."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from diffutron_demo.core.blanks import start_infill
 from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings
@@ -51,7 +53,7 @@ def committed_by_step(traj: Trajectory) -> list[list[int]]:
 
 def test_the_named_endpoints_exist(client):
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert {"/generate", "/chat", "/compare"} <= names
+    assert {"/generate", "/chat", "/compare", "/infill"} <= names
 
 
 @pytest.mark.parametrize("settings", [SMALL, {"steps": 6, "max_new_tokens": 12, "block_length": 4},
@@ -211,3 +213,57 @@ def test_the_app_still_answers_after_errors(client):
     with pytest.raises(AppError):
         client.predict("", "{}", 0, False, api_name="/generate")
     assert generate(client, settings=SMALL).answer_len == SMALL["max_new_tokens"]
+
+
+# -- /infill ----------------------------------------------------------------------------------------------
+FILL = "Damlaya damlaya ___ olur, ___{2} gibi."
+
+
+def one_sentence(message: str) -> str:
+    """A clear one-sentence message: one line, short, ends with a full stop, no second sentence."""
+    assert message and "\n" not in message and "Traceback" not in message, message
+    assert len(message) <= 300 and message.endswith("."), message
+    assert not re.search(r"[.!?]\s+[A-Z]", message[:-1]), f"more than one sentence: {message}"
+    return message
+
+
+@pytest.mark.parametrize("question", ["", "Ne olur?"])
+def test_infill_returns_a_trajectory_in_infill_mode(client, lm, question):
+    settings = {**GREEDY, "blank_length": 3}
+    traj = Trajectory.from_json(client.predict(FILL, json.dumps(settings), 4, question, api_name="/infill"))
+    assert traj.mode == "infill" and traj.answer_len == 3 + 2 and traj.settings["blank_length"] == 3
+    assert traj.seed == 4 and traj.model["name"] == "tiny-a" and traj.stop_reason == "complete"
+    assert traj.special_ids["mask"] not in [traj.final_ids[p] for p in traj.slots]
+    assert (traj.prompt_len > 0) is bool(question) and traj.prompt["raw"] is (not question)
+    run, canvas = start_infill(lm, FILL, SamplerSettings.from_dict(settings), 4, question=question or None)
+    local = run.run_to_end()
+    assert traj.initial_ids == canvas.ids and traj.final_ids == local.final_ids, "the API runs the fill as here"
+    assert traj.reply == local.reply
+
+
+@pytest.mark.parametrize("text, settings, words", [
+    ("Bugün hava güzel.", SMALL, ["no blank"]),
+    ("", SMALL, ["empty"]),
+    ("   ", SMALL, ["empty"]),
+    ("Bir ___{0} gün.", SMALL, ["own length"]),
+    ("Bir ___{65} gün.", SMALL, ["own length"]),
+    ("Bir ___ gün.", {**SMALL, "blank_length": 0}, ["blank length"]),
+    ("Bir ___ gün.", {**SMALL, "blank_length": 65}, ["blank length"]),
+    ("kelime " * 300 + "___", SMALL, ["window"]),
+])
+def test_infill_refuses_bad_input_with_one_sentence(client, text, settings, words):
+    message = assert_app_error(lambda: client.predict(text, json.dumps(settings), 0, "", api_name="/infill"), *words)
+    one_sentence(str(message))
+
+
+def test_infill_refuses_bad_settings_json_and_seed(client):
+    assert_app_error(lambda: client.predict(FILL, "[1]", 0, "", api_name="/infill"), "settings_json")
+    assert_app_error(lambda: client.predict(FILL, json.dumps(SMALL), -1, "", api_name="/infill"), "seed")
+
+
+def test_infill_refuses_underscores_inside_a_word_with_one_sentence(client):
+    with pytest.raises(AppError) as info:
+        client.predict("dosya___adı ___", json.dumps(SMALL), 0, "", api_name="/infill")
+    message = str(info.value)
+    assert "dosya___adı" in message and "\\___" in message
+    one_sentence(message)

@@ -1,8 +1,9 @@
 """The app in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
 
 One chat run with the "longer answer" preset (128 steps on a tiny checkpoint) is watched live:
-the status line and the heatmap must grow while it runs. Then the step slider, the export and
-an HTML payload typed as a message. Screenshots go to artifacts/screenshots/ (git-ignored).
+the status line and the player's heatmap must grow while it runs. Then stepping by the number box
+and by the keyboard, the export and an HTML payload typed as a message. Screenshots go to
+artifacts/screenshots/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -21,16 +22,9 @@ PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</scrip
 RUNNING = re.compile(r"step (\d+) of ~(\d+)")
 RUN_TIMEOUT_S = 180
 
-HEATMAP_COLUMNS_JS = """() => {
-  const plot = [...document.querySelectorAll('.js-plotly-plot')].find(g => (g.data || []).some(t => t.type === 'heatmap'));
-  if (!plot) return null;
-  const trace = plot.data.find(t => t.type === 'heatmap');
-  return trace.z && trace.z.length ? trace.z[0].length : 0;
-}"""
-VERTICAL_LINES_JS = """() => {
-  const plot = [...document.querySelectorAll('.js-plotly-plot')].find(g => (g.data || []).some(t => t.type === 'heatmap'));
-  return plot ? (plot.layout.shapes || []).filter(s => s.x0 === s.x1).map(s => s.x0) : null;
-}"""
+PLAYER = "document.querySelector('#player-chat [data-ddp]')"
+# The heatmap columns the player has drawn (one per step that arrived).
+HEATMAP_COLUMNS_JS = f"() => {{ const r = {PLAYER}; return r && r.dataset.state !== 'empty' ? Number(r.dataset.steps) : null; }}"
 
 
 
@@ -116,6 +110,7 @@ def test_the_heatmap_grows_while_the_run_is_live(watched_run, page):
     assert "stop: complete" in watched_run["final"]
     assert watched_run["final"].startswith("128 steps"), watched_run["final"]
     assert page.evaluate(HEATMAP_COLUMNS_JS) == 128
+    assert page.evaluate(f"{PLAYER}.dataset.state") == "done"
     for name, path in watched_run["shots"].items():
         assert path.stat().st_size > 0, name
     # The chat shows the question and an answer in place of the placeholder.
@@ -123,34 +118,44 @@ def test_the_heatmap_grows_while_the_run_is_live(watched_run, page):
     assert "denoising" not in page.locator('[data-testid="bot"]').last.inner_text()
 
 
-def test_the_step_slider_replays_a_step(watched_run, page):
-    number = page.get_by_label("number input for step", exact=True)
-    assert number.count() == 1
+def shown(page) -> dict:
+    """What the chat's player shows now: its step, slider, number box, caption and why header."""
+    return page.evaluate(f"""() => {{ const r = {PLAYER};
+      return {{step: Number(r.dataset.step), slider: r.querySelector('.ddp-slider').value,
+               number: r.querySelector('.ddp-num').value, caption: r.querySelector('.ddp-caption').textContent,
+               why: r.querySelector('.ddp-whyhead') ? r.querySelector('.ddp-whyhead').textContent : ''}}; }}""")
+
+
+def test_the_number_box_and_the_keys_move_every_view_together(watched_run, page):
+    number = page.locator("#player-chat .ddp-num")
     assert number.input_value() == "128"
     number.fill("10")
-    number.press("Tab")  # the slider's number box sends "release" when it loses focus
-    page.locator(".dd-caption", has_text=re.compile(r"^\s*step 10 of 128\s*$")).wait_for()
-    page.wait_for_function(f"({VERTICAL_LINES_JS})()?.includes(10)")
-    assert page.locator(".dd-why").first.inner_text().startswith("Step 10")
-    shot(page, "04-after-slider.png")
+    number.press("Enter")
+    page.wait_for_function(f"{PLAYER}.dataset.step === '10'")
+    now = shown(page)
+    assert now["slider"] == now["number"] == "10"
+    assert now["caption"].startswith("Step 10 of 128") and now["why"].startswith("Step 10"), now
+    page.locator("#player-chat .ddp-slider").focus()
+    for key, step in (("ArrowRight", 11), ("PageDown", 21), ("ArrowLeft", 20), ("Home", 0), ("End", 128)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"{PLAYER}.dataset.step === '{step}'")
+        now = shown(page)
+        assert now["slider"] == now["number"] == str(step), (key, now)
+        if step:
+            assert now["caption"].startswith(f"Step {step} of 128") and now["why"].startswith(f"Step {step}"), (key, now)
+    shot(page, "04-after-keys.png")
 
 
-CANVAS_OVERFLOW_JS = """() => [...document.querySelectorAll('.dd-canvas')].filter(c => c.offsetParent).map(c => {
-  const box = c.getBoundingClientRect();
-  const rights = [...c.querySelectorAll('.dd-tok')].map(s => s.getBoundingClientRect().right);
-  return {canvas_right: box.right, token_right: Math.max(...rights), tokens: rights.length};
-})"""
+CANVAS_OVERFLOW_JS = f"""() => {{ const c = {PLAYER}.querySelector('.ddp-tokens'); const box = c.getBoundingClientRect();
+  const rights = [...c.querySelectorAll('.ddp-tok')].map(s => s.getBoundingClientRect().right);
+  return {{canvas_right: box.right, token_right: Math.max(...rights), tokens: rights.length}}; }}"""
 
 
 def test_the_canvas_wraps_inside_its_column(watched_run, page):
     # Early steps are mostly masks: a long row of mask glyphs must wrap, not run off the column.
-    number = page.get_by_label("number input for step", exact=True)
-    number.fill("10")
-    number.press("Tab")
-    page.locator(".dd-caption", has_text=re.compile(r"^\s*step 10 of 128\s*$")).wait_for()
-    canvases = [c for c in page.evaluate(CANVAS_OVERFLOW_JS) if c["tokens"] == 128]
-    assert len(canvases) == 1, canvases
-    canvas = canvases[0]
+    page.evaluate(f"{PLAYER}.__ddpApi.go(10)")
+    canvas = page.evaluate(CANVAS_OVERFLOW_JS)
+    assert canvas["tokens"] == 128, canvas
     assert canvas["token_right"] <= canvas["canvas_right"] + 1, (
         f"the canvas's tokens reach {canvas['token_right']:.0f}px, past its right edge at "
         f"{canvas['canvas_right']:.0f}px")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import re
 from typing import NamedTuple
 
 import pytest

@@ -74,6 +74,29 @@ PROMPT_FILES = [
     ('{"prompt": "a", "reference": 3}\n', "prompts.jsonl", "line 1: 'reference' must be text"),
     ('{"prompt": "a", "id": "x"}\n\n{"prompt": "b", "id": "x"}\n', "prompts.jsonl", "line 3: id 'x' is used twice"),
     ('{"prompt": "a", "id": [1]}\n', "prompts.jsonl", "line 1: 'id' must be text or a whole number"),
+    ('{"prompt": "a ___ b", "mode": "fill"}\n', "prompts.jsonl", "line 1: 'mode' must be \"generate\" or \"infill\" "
+     "(got \"fill\")"),
+    ('{"prompt": "a ___ b", "mode": 1}\n', "prompts.jsonl", "line 1: 'mode' must be \"generate\" or \"infill\""),
+    ('{"prompt": "a"}\n{"prompt": "Damlaya damlaya göl olur.", "mode": "infill"}\n', "prompts.jsonl",
+     "line 2: 'prompt' has no blank: write ___"),
+    ('{"prompt": "a \\\\___ b", "mode": "infill"}\n', "prompts.jsonl", "line 1: 'prompt' has no blank"),
+    ('{"prompt": "dosya___adı", "mode": "infill"}\n', "prompts.jsonl",
+     "line 1: 'prompt': “dosya___adı”: underscores inside a word are not a blank"),
+    ('{"prompt": "a ___{0} b", "mode": "infill"}\n', "prompts.jsonl", "line 1: 'prompt': “___{0}”: a blank's own length"),
+    ('{"prompt": "a ___ b ___{4}", "mode": "infill", "reference": ["x"]}\n', "prompts.jsonl",
+     "line 1: 'reference' lists 1 text but the prompt has 2 blanks"),
+    ('{"prompt": "a ___ b", "mode": "infill", "reference": ["x", "y"]}\n', "prompts.jsonl",
+     "line 1: 'reference' lists 2 texts but the prompt has 1 blank"),
+    ('{"prompt": "a ___ b", "mode": "infill", "reference": [3]}\n', "prompts.jsonl",
+     "line 1: 'reference' must be text, or a list of texts (one per blank)"),
+    ('{"prompt": "a ___ b", "mode": "infill", "reference": {"x": 1}}\n', "prompts.jsonl",
+     "line 1: 'reference' must be text, or a list of texts"),
+    ('{"prompt": "a", "reference": ["x"]}\n', "prompts.jsonl", "line 1: 'reference' must be text."),
+    ('{"prompt": "a ___ b", "mode": "infill", "question": 7}\n', "prompts.jsonl",
+     "line 1: 'question' must be non-empty text"),
+    ('{"prompt": "a ___ b", "mode": "infill", "question": " "}\n', "prompts.jsonl",
+     "line 1: 'question' must be non-empty text"),
+    ('{"prompt": "a", "question": "q"}\n', "prompts.jsonl", "line 1: 'question' is for \"mode\": \"infill\" rows"),
     (b"\xff\xfe bad", "prompts.txt", "not UTF-8 text"),
     ("a,b\n", "prompts.csv", "a prompt file is .txt (one prompt a line) or .jsonl"),
 ]
@@ -97,6 +120,17 @@ def test_malformed_prompt_file(tmp_path, capsys, text, name, expected):
 def test_bad_flags(tmp_path, capsys, extra, expected):
     code, err = run(tmp_path, capsys, extra=extra)
     assert code == 2 and expected in one_line(err)
+
+
+def test_good_infill_rows_reach_the_model(tmp_path, capsys):
+    """The control case for the infill rows above: every shape of a good row passes the checks."""
+    rows = [{"prompt": "Damlaya damlaya ___ olur.", "mode": "infill", "reference": "göl"},
+            {"prompt": "Bir ___ iki ___{2} üç \\___.", "mode": "infill", "reference": ["ve", "ile"],
+             "question": "Say?"},
+            {"prompt": "Merhaba", "mode": "generate", "reference": "Selam"}]
+    code, err = run(tmp_path, capsys, prompts="".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    prompts_name="prompts.jsonl")
+    assert code == 2 and "Could not load '/nonexistent/model'" in one_line(err)
 
 
 def test_missing_files(tmp_path, capsys):
@@ -127,6 +161,33 @@ def test_another_sweep_in_the_folder_is_refused(tmp_path, capsys):
     assert code == 2 and "holds a runs.jsonl but no manifest.json" in one_line(err)
 
 
+def test_a_sweep_with_the_other_seed_choice_is_refused(tmp_path, capsys):
+    """--compare-seeds is part of the sweep's identity; a manifest from before the flag means without it."""
+    from diffutron_demo.cli import build_parser
+    from diffutron_demo.sweep.command import check_inputs
+
+    run(tmp_path, capsys)  # writes the input files
+    out = tmp_path / "out"
+    args = build_parser().parse_args(["sweep", "--model", NO_MODEL, "--prompts", str(tmp_path / "prompts.txt"),
+                                      "--grid", str(tmp_path / "grid.json"), "--out", str(out)])
+    wanted = check_inputs(args).wanted
+    assert wanted["compare_seeds"] is False
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps(wanted))
+    code, err = run(tmp_path, capsys, extra=("--compare-seeds",))
+    assert code == 2 and "holds another sweep (different --compare-seeds)" in one_line(err)
+    code, err = run(tmp_path, capsys, extra=("--compare-seeds", "--force"))
+    assert code == 2 and "Could not load" in one_line(err)
+    code, err = run(tmp_path, capsys)  # the same choice: resumed, on to the model
+    assert code == 2 and "Could not load" in one_line(err)
+    del wanted["compare_seeds"]  # a manifest written before the flag existed
+    (out / "manifest.json").write_text(json.dumps(wanted))
+    code, err = run(tmp_path, capsys)
+    assert code == 2 and "Could not load" in one_line(err)
+    code, err = run(tmp_path, capsys, extra=("--compare-seeds",))
+    assert code == 2 and "different --compare-seeds" in one_line(err)
+
+
 def test_vary_expands_to_the_product_with_readable_names(tmp_path):
     path = tmp_path / "g.json"
     path.write_text(json.dumps({"base": {"temperature": 0}, "vary": {"steps": [16, 32], "block_length": [8, 32]}}))
@@ -152,6 +213,38 @@ def test_prompt_ids_and_hash(tmp_path):
     jsonl.write_text('{"prompt": "a", "id": 7, "reference": "r"}\n{"prompt": "b"}\n')
     items, _ = load_prompts(jsonl)
     assert [(i.id, i.reference) for i in items] == [("7", "r"), ("p2", None)]
+
+
+def test_infill_references_are_read_per_blank(tmp_path):
+    """A list is one reference per blank; a text that reads as the filled prompt gives each blank's part;
+    a one-blank prompt's other text is the blank's fill; else the text is the whole filled text only."""
+    rows = [
+        {"prompt": "Damlaya damlaya ___ olur.", "mode": "infill", "reference": "göl", "id": "bare"},
+        {"prompt": "Damlaya damlaya ___ olur.", "mode": "infill", "reference": " Damlaya  damlaya Göl olur. ",
+         "id": "whole"},
+        {"prompt": "Bir ___ iki ___{2} üç \\___.", "mode": "infill", "reference": ["ve", "ile"], "id": "list",
+         "question": " Say? "},
+        {"prompt": "Bir ___ iki ___ üç.", "mode": "infill", "reference": "Bir ve iki ile üç.", "id": "parts"},
+        {"prompt": "Bir ___ iki ___ üç.", "mode": "infill", "reference": "bambaşka bir metin", "id": "other"},
+        {"prompt": "Bir ___{2}___{3} üç.", "mode": "infill", "reference": "Bir ve ile üç.", "id": "touching"},
+        {"prompt": "Bir ___ üç.", "mode": "infill", "id": "none"},
+        {"prompt": "Merhaba", "reference": "Selam", "id": "gen"},
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    items = {i.id: i for i in load_prompts(path)[0]}
+    got = {k: (i.mode, i.reference, i.blank_references) for k, i in items.items()}
+    assert got == {
+        "bare": ("infill", None, ("göl",)),
+        "whole": ("infill", " Damlaya  damlaya Göl olur. ", ("Göl",)),
+        "list": ("infill", None, ("ve", "ile")),
+        "parts": ("infill", "Bir ve iki ile üç.", ("ve", "ile")),
+        "other": ("infill", "bambaşka bir metin", None),
+        "touching": ("infill", "Bir ve ile üç.", None),
+        "none": ("infill", None, None),
+        "gen": ("generate", "Selam", None),
+    }
+    assert items["list"].question == " Say? " and items["bare"].question is None and items["gen"].question is None
 
 
 def test_stream_seed_depends_on_the_triple_only():

@@ -1,11 +1,10 @@
-"""What shows text (reply, the player's canvas and word view, exports) on both tokenizer shapes: GPT-2's byte-level
-BPE and the real model's SentencePiece shape (Gemma: "▁" for spaces, `<0xNN>` byte pieces for what
-the vocabulary lacks, a decoder that fuses them)."""
+"""What shows text (reply, the player's canvas and word view, exports) on both tokenizer shapes:
+GPT-2's byte-level BPE and the real model's SentencePiece shape (Gemma: "▁" for spaces, `<0xNN>`
+byte pieces for what the vocabulary lacks, a decoder that fuses them)."""
 
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 

@@ -28,6 +28,7 @@ from diffutron_demo.record.trajectory import Trajectory
 from diffutron_demo.render import export, figures, fragments
 from diffutron_demo.render.runview import RunView, run_value
 from diffutron_demo.settings import SamplerSettings
+from tests.helpers_runview import player_canvas
 
 QUESTION = "Merhaba dünya, nasılsın?"
 # 3 blocks (4 + 4 + 2 positions), not a multiple of the block: the last block is short.
@@ -98,28 +99,6 @@ def committed_now(traj: Trajectory) -> set[tuple[int, int]]:
 
 def rounded(x, digits=4):
     return None if x is None else round(float(x), digits)
-
-
-def player_canvas(value: dict, upto: int) -> list[int]:
-    """The tokens on the answer rows after `upto` steps, read from the player's value alone the way
-    the player reads it: pins and redos, then commits of real tokens (and overflow), then the stop
-    check's overwrite."""
-    mask, region = value["mask"], value["region"]
-    tokens = [value["initial"][p - region] for p in value["rows"]]
-    for e in value["steps"][:upto]:
-        for row, token, kind, _ in e["f"]:
-            if kind in ("pin", "redo"):
-                tokens[row] = token
-        for row, token, *_, kept in e["c"]:
-            if kept and token != mask:
-                tokens[row] = token
-        for row, token in e["o"]:
-            if token != mask:
-                tokens[row] = token
-        for row, token, kind, _ in e["f"]:
-            if kind == "stop_string":
-                tokens[row] = token
-    return tokens
 
 
 # -- the saved file is what was generated ----------------------------------------------------------------

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 from ..settings import KNOBS, SettingsError, label
 from .chat import PromptError, encode_text, render_turn
-from .layout import Layout
-from .sampler import Run
 
 BLANK = re.compile(r"(\\?)(_{3,})(?:\{([^}]*)\})?")
 LITERAL_HINT = "write \\___ for literal underscores"
@@ -131,6 +129,10 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 def start_infill(lm, text: str, settings, seed: int, *, question: str | None = None):
     """(a Run that fills the text's blanks, its canvas): raw, or the answer under `question`."""
+    # The sampler (and torch) only when a run starts: checking a text's blanks needs neither.
+    from .layout import Layout
+    from .sampler import Run
+
     canvas = build_infill(lm.tokenizer, text, blank_length=settings.blank_length,
                           context_window=lm.context_window, question=question)
     meta = {"raw": canvas.raw, "input": text, "question": None if canvas.raw else question.strip()}

@@ -114,25 +114,26 @@ EMPTY = {
 
 
 def empty_reason(traj: Trajectory, lang: str = "en") -> str | None:
-    """Why the reply is empty, read from the record (None when it is not empty)."""
+    """Why the reply is empty, read from the record, in sentences (None when it is not empty)."""
     if traj.reply.strip() or not traj.slots:
         return None
     t = EMPTY[lang]
-    first = traj.slots[0]
-    token = traj.final_ids[first]
-    steps = {pos: (r.step, c.conf) for r in traj.steps for c in r.committed_candidates() for pos in [c.pos]}
-    forced = [e for r in traj.steps for e in r.forced if e.kind == "stop_string"]
+    written = {c.pos: (r.step, c.conf) for r in traj.steps for c in r.committed_candidates()}
+    stops = [e.pos for r in traj.steps for e in r.forced if e.kind == "stop_string"]
+    start = len(reply_rows(traj))  # the first answer position past the reply
+    at = traj.slots[min(start, len(traj.slots) - 1)]
+    step, conf = written.get(at, (None, None))
     if traj.stop_reason == "cancelled" and not any(r.committed for r in traj.steps):
-        return t["cancelled"].format(n=len(traj.steps))
-    if forced and min(e.pos for e in forced) <= first + len(reply_rows(traj)):
-        return t["stop"].format(pos=traj.slots.index(min(e.pos for e in forced)))
-    if token == traj.special_ids["mask"]:
-        return t["masks"]
-    text = traj.piece(token)
-    step, conf = steps.get(first, (None, None))
-    if token in (traj.special_ids["pad"], traj.special_ids["eos"]) or text.strip() == "":
-        reason = t["special"].format(token=text, step=(step or 0) + 1, conf="-" if conf is None else f"{conf:.2f}")
+        reason = t["cancelled"].format(n=len(traj.steps))
+    elif stops and min(stops) <= at:
+        reason = t["stop"].format(pos=traj.slots.index(min(stops)))
+    elif traj.final_ids[traj.slots[0]] == traj.special_ids["mask"]:
+        reason = t["masks"]
+    elif start == 0 and (traj.final_ids[at] in (traj.special_ids["pad"], traj.special_ids["eos"])
+                         or not traj.piece(traj.final_ids[at]).strip()):
+        reason = t["special"].format(token=traj.piece(traj.final_ids[at]), step=(step or 0) + 1,
+                                     conf="-" if conf is None else f"{conf:.2f}")
     else:
-        reason = t["marker"].format(pos=len(reply_rows(traj)), step=(step or 0) + 1)
+        reason = t["marker"].format(pos=start, step=(step or 0) + 1)
     history = traj.prompt.get("history_turns", 0) and traj.settings.get("repetition_penalty", 1.0) > 1.0
-    return reason + (t["history"] if history else "")
+    return reason + "." + (t["history"] if history else "")

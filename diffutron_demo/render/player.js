@@ -85,7 +85,8 @@ const dark = () => !!(element.closest && element.closest('.dark')) || document.b
 
 // ---- heatmap: one canvas, drawn column by column; the marker on an overlay -------------------------
 const heat = $('.ddp-heat'), over = $('.ddp-over'), tip = $('.ddp-tip');
-const G = { gutter: 0, cw: 8, rh: 12, dpr: 1, rows: [], drawn: 0 };
+const G = { gutter: 0, cw: 8, rh: 12, dpr: 1, rows: [], drawn: 0, cols: 0 };
+const columns = (d) => Math.max(d.expected, d.steps.length, 1);  // the heatmap's width in steps
 function visibleRows() {  // token view: every row (pads hidden unless asked); word view: words
   const d = S.data;
   if (S.view === 'words' && d.words) return d.words.filter((w) => S.pads || !w.pads).map((w) => ({ rows: w.rows, label: w.text, word: true }));
@@ -101,7 +102,7 @@ function layout() {
   const d = S.data, width = Math.max(ROOT.clientWidth - 8, 240);
   G.rows = visibleRows();
   G.gutter = Math.min(140, Math.max(48, Math.floor(width * 0.18)));
-  const cols = Math.max(d.expected, d.steps.length, 1);
+  const cols = G.cols = columns(d);
   G.cw = Math.max(1, Math.min(18, Math.floor((width - G.gutter) / cols)));
   G.rh = G.rows.length > 160 ? 5 : G.rows.length > 96 ? 8 : 13;
   G.dpr = window.devicePixelRatio || 1;
@@ -210,20 +211,21 @@ heat.addEventListener('keydown', (ev) => {  // ↑/↓ pick a row for its histor
 const canvasBox = $('.ddp-canvas');
 function tokenNode(pos, s) {
   const d = S.data, r = S.rowOf.get(pos), c = S.cols[s], t = T(), quiz = d.quiz;
-  const pickable = quiz && !quiz.revealed && r !== undefined && quiz.picks.includes(r) && s === quiz.step;
+  const pending = quiz && !quiz.revealed && s === quiz.step;  // the step to guess: its drafts, without confidence
+  const pickable = pending && r !== undefined && quiz.picks.includes(r);
   const n = el(pickable ? 'button' : 'span', 'ddp-tok');
   n.dataset.pos = pos;
   if (r === undefined || c.st[r] === GIVEN) {  // given text (infill, or before a redo reached it)
     n.classList.add('ddp-given'); putText(n, piece(r === undefined ? d.initial[pos - d.region] : c.tok[r]));
   } else if (c.st[r] === MASKED || c.st[r] === DRAFT || pickable) {
     n.classList.add('ddp-mask');
-    const draftRec = quiz && !quiz.revealed ? d.steps[quiz.step] : (c.st[r] === DRAFT ? d.steps[s - 1] : null);
+    const draftRec = pending ? d.steps[quiz.step] : (c.st[r] === DRAFT ? d.steps[s - 1] : null);
     const cand = draftRec && draftRec.c.find((x) => x[0] === r && !(draftRec === d.steps[s - 1] && x[8]));
     if (S.drafts && cand && cand[1] !== d.mask) {
       n.classList.add('ddp-draft'); putText(n, piece(cand[1]));
-      const before = s >= 2 && !(quiz && !quiz.revealed) ? d.steps[s - 2].c.find((x) => x[0] === r) : null;
+      const before = s >= 2 && !pending ? d.steps[s - 2].c.find((x) => x[0] === r) : null;
       if (before && before[1] !== cand[1]) { n.classList.add('ddp-changed'); n.dataset.changed = '1'; }
-      n.title = `${say(t.cell, { step: s, row: r, pos })}: ${t.draft} ${shown(cand[1])}${quiz && !quiz.revealed ? '' : ' (' + fmt(cand[2], 2) + ')'}`;
+      n.title = `${say(t.cell, { step: s, row: r, pos })}: ${t.draft} ${shown(cand[1])}${pending ? '' : ' (' + fmt(cand[2], 2) + ')'}`;
     } else { n.textContent = '▒'; n.title = say(t.cell, { step: s, row: r, pos }) + ': ' + t.masked; }
     if (pickable) { n.setAttribute('aria-label', say(t.pick, { row: r })); n.dataset.pick = r; n.classList.add('ddp-pick');
       const sub = el('sub', null, String(r)); n.appendChild(sub); }
@@ -309,6 +311,7 @@ function showHistory() {
   const tb = table([t.step, t.proposal, t.confidence, t.entropy, t.margin, t.rank, t.committed]);
   let any = false;
   d.steps.forEach((e, i) => {
+    if (i >= lastStep()) return;  // a lesson's steps after its question stay hidden
     const x = e.c.find((y) => y[0] === r), f = e.f.find((y) => y[0] === r);
     if (f) { any = true; const tr = el('tr'); [i + 1, shown(f[1] === d.mask ? (f[3] ?? f[1]) : f[1]), '', '', '', '',
       f[2] === 'pin' ? t.pinned : f[2] === 'redo' ? t.redo : t.forced].forEach((v) => cell(tr, String(v))); tb.appendChild(tr); }
@@ -325,7 +328,7 @@ function drawTable() {  // the picture as text: each position's final token, whe
   d.steps.forEach((e, i) => { if (i < lastStep()) for (const x of e.c) if (x[8]) when.set(x[0], [i + 1, x[3], x[2], x[4], x[5]]); });
   const tb = table([t.pos, t.canvas_index, t.final, t.at_step, t.at_rank, t.conf_then, t.entropy, t.margin]);
   d.rows.forEach((pos, r) => { const w = when.get(r) || ['', '', null, null, null], tr = el('tr');
-    [r, pos, last.tok[r] >= 0 ? shown(last.tok[r]) : '▒', w[0], w[1], fmt(w[2]), fmt(w[3]), fmt(w[4])].forEach((v) => cell(tr, String(v)));
+    [r, pos, last.tok[r] >= 0 && last.st[r] !== DRAFT ? shown(last.tok[r]) : '▒', w[0], w[1], fmt(w[2]), fmt(w[3]), fmt(w[4])].forEach((v) => cell(tr, String(v)));
     tb.appendChild(tr); });
   box.replaceChildren(scroller(tb, t.table));
 }
@@ -376,8 +379,10 @@ $('.ddp-metric').addEventListener('change', (ev) => { S.metric = ev.target.value
 $('.ddp-view').addEventListener('change', (ev) => { S.view = ev.target.value; drawHeat(true); go(S.step, false); });
 $('.ddp-drafts').addEventListener('change', (ev) => { S.drafts = ev.target.checked; drawCanvas(); });
 $('.ddp-pads').addEventListener('change', (ev) => { S.pads = ev.target.checked; drawHeat(true); drawCanvas(); });
-ROOT.addEventListener('keydown', (ev) => {  // the stepping shortcuts, anywhere in the player but the canvas and the fields
-  if (!S.data || ev.target.closest('.ddp-tokens') || ev.target.matches('input,select,textarea') || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+// The stepping shortcuts, anywhere in the player but the canvas and the form fields; on the slider
+// too, so that PageUp/PageDown are ten steps there as everywhere.
+ROOT.addEventListener('keydown', (ev) => {
+  if (!S.data || ev.target.closest('.ddp-tokens') || ev.target.matches('input:not([type=range]),select,textarea') || ev.altKey || ev.ctrlKey || ev.metaKey) return;
   const k = ev.key, moves = { ArrowLeft: -1, ArrowRight: 1, PageUp: -10, PageDown: 10 };
   if (k in moves && !(ev.target === heat && (k === 'ArrowUp' || k === 'ArrowDown'))) { ev.preventDefault(); stop(); go(S.step + moves[k], true); }
   else if (k === 'Home' || k === 'End') { ev.preventDefault(); stop(); go(k === 'Home' ? 0 : lastStep(), true); }
@@ -462,7 +467,7 @@ function labels() {
   ROOT.lang = S.data.lang;
 }
 function clearAll() {  // no run: nothing of the last one stays on the page
-  stop(); S.data = null; S.cols = []; S.sel.clear(); S.hist = null; G.drawn = 0;
+  stop(); clearTimeout(S.sayTimer); S.data = null; S.cols = []; S.sel.clear(); S.hist = null; G.drawn = 0;
   ROOT.dataset.state = 'empty'; ROOT.dataset.steps = 0; ROOT.dataset.step = 0;
   for (const sel of ['.ddp-label', '.ddp-live', '.ddp-canvas', '.ddp-quiz', '.ddp-redo', '.ddp-legend', '.ddp-why', '.ddp-hist', '.ddp-table-alt', '.ddp-say'])
     $(sel).replaceChildren();
@@ -474,14 +479,15 @@ function load(v) {
   const fresh = !S.data || v.id !== S.data.id, wasLast = S.data ? S.step === lastStep() : true;
   const started = fresh && !v.done && v.steps.length <= 1;
   S.data = v; S.rowOf = new Map(v.rows.map((p, r) => [p, r]));
-  if (fresh) { stop(); S.cols = []; S.sel.clear(); S.anchor = null; S.hist = null; S.focus = 0; labels(); drawLegend(); }
+  if (fresh) { stop(); clearTimeout(S.sayTimer); S.cols = []; S.sel.clear(); S.anchor = null; S.hist = null; S.focus = 0; labels(); drawLegend(); }
   extend();
   ROOT.dataset.state = v.done ? 'done' : 'live';
   ROOT.dataset.steps = v.steps.length;
   $('.ddp-live').textContent = v.done ? '' : say(T().live, { n: v.steps.length });
   if (S.view === 'words' && !v.words) { S.view = 'tokens'; $('.ddp-view').value = 'tokens'; }
   $('.ddp-view').disabled = !v.words; $('.ddp-pads').disabled = !v.words;
-  drawHeat(fresh || G.rows.length !== visibleRows().length);
+  // Redrawn whole when the rows change or the run outgrows its estimated steps (the columns narrow).
+  drawHeat(fresh || G.rows.length !== visibleRows().length || G.cols !== columns(v));
   const target = v.quiz ? lastStep() : (fresh ? v.steps.length : (wasLast || S.follow ? lastStep() : S.step));
   go(target, false);
   drawQuiz();

@@ -10,6 +10,8 @@ Rows are answer positions (the run's slots); each also knows its canvas index fo
 
 from __future__ import annotations
 
+import uuid
+
 from ..record.cells import row_index
 from ..record.explain import rule_words, step_line
 from ..record.stats import empty_reason, reply_rows
@@ -30,7 +32,7 @@ class RunView:
     def __init__(self, traj: Trajectory, *, label: str, lang: str = "en", expected: int | None = None,
                  split: int | None = None, group: str | None = None, redo: bool = False, run_id: str = ""):
         self.lang, self.expected, self.redo = lang, expected, redo
-        self.run_id = run_id or f"{id(self):x}"
+        self.run_id = run_id or uuid.uuid4().hex[:12]  # a new run starts the player over
         self.slots = list(traj.slots)
         self.index = row_index(traj)
         self.mask = traj.special_ids["mask"]

@@ -37,7 +37,7 @@ PLAYER_TEXTS = {
         "entropy_scale": "brightness = e^(−entropy): bright = low entropy",
         "pick": "Guess: answer position {row}", "next_q": "Next step", "reduced": "Reduced motion: Play shows the "
         "last step at once.",
-        "empty": "Empty answer: {why}.", "run_done": "Run finished: {n} steps. {reply}",
+        "empty": "Empty answer: {why}", "run_done": "Run finished: {n} steps. {reply}",
         "keys_help": "With focus on the player: ←/→ one step, PageUp/PageDown ten, Home/End first/last, Space "
                      "play/pause. In the canvas: ←/→ move between tokens, Space or Enter selects for Redo (or shows "
                      "a position's history), Shift+←/→ extends the selection.",
@@ -80,7 +80,7 @@ PLAYER_TEXTS = {
         "entropy_scale": "parlaklık = e^(−entropi): parlak = düşük entropi",
         "pick": "Tahmin: {row}. cevap konumu", "next_q": "Sonraki adım",
         "reduced": "Azaltılmış hareket: Oynat son adımı hemen gösterir.",
-        "empty": "Boş cevap: {why}.", "run_done": "Çalışma bitti: {n} adım. {reply}",
+        "empty": "Boş cevap: {why}", "run_done": "Çalışma bitti: {n} adım. {reply}",
         "keys_help": "Odak oynatıcıdayken: ←/→ bir adım, PageUp/PageDown on adım, Home/End ilk/son, Boşluk "
                      "oynat/duraklat. Tuvalde: ←/→ belirteçler arasında gezinir, Boşluk ya da Enter Yeniden yaz için "
                      "seçer (ya da konumun geçmişini gösterir), Shift+←/→ seçimi genişletir.",

@@ -27,11 +27,15 @@ BARRIER_TIMEOUT = timedelta(hours=12)  # processes wait for the slowest between 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid of settings over a prompt set and seeds (accelerate launch works)")
-    p.add_argument("--model", required=True, help="hub id or local folder")
-    p.add_argument("--prompts", required=True, help=".txt (one prompt a line) or .jsonl {prompt, id, reference}")
+    p.add_argument("--model", required=True, help="hub id, local folder, or 'demo' (the bundled demo model)")
+    p.add_argument("--prompts", required=True, help=".txt (one prompt a line) or .jsonl {prompt, id, reference, "
+                                                    "mode, question}")
     p.add_argument("--grid", required=True, help=".json/.yaml: named settings, or {base, vary}")
     p.add_argument("--out", required=True, help="output folder (resumed if it holds this sweep)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    p.add_argument("--compare-seeds", action="store_true",
+                   help="seed every run with the seed itself, as the app's Compare tab does (default: a stream "
+                        "per prompt, setting and seed)")
     p.add_argument("--reference", default=None, help="the grid entry others are measured against (default: first)")
     p.add_argument("--batch-size", default=None, help="runs of one setting stepped together (default: 1 on a CPU, "
                                                       "32 on a GPU)")
@@ -72,7 +76,8 @@ def check_inputs(args) -> Inputs:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SweepInputError(f"--out {out}: exists and is not a folder.")
-    wanted = manifest.identity(args.model, grid_dict(grid), sha, seeds, reference, bool(args.raw))
+    wanted = manifest.identity(args.model, grid_dict(grid), sha, seeds, reference, bool(args.raw),
+                               bool(args.compare_seeds))
     if not args.force:
         manifest.check_same(out, wanted)
     return Inputs(grid, prompts, sha, seeds, reference, out, batch, wanted)
@@ -110,9 +115,10 @@ def _launch(args, inputs: Inputs, say) -> int:
     quiet_transformers()
     state = PartialState(cpu=args.cpu or not torch.cuda.is_available(), timeout=BARRIER_TIMEOUT)
     device = "cpu" if state.device.type == "cpu" else str(state.device)  # accelerate says cpu:0 under torchrun
-    lm = load_model(args.model, device=device, dtype=args.dtype, compile=args.compile)
+    source = model_source(args.model)
+    lm = load_model(source, device=device, dtype=args.dtype, compile=args.compile)
     model_facts = {"model_name": lm.name, "model_revision": getattr(lm.model.config, "_commit_hash", None),
-                   "model_fingerprint": manifest.fingerprint(args.model)}
+                   "model_fingerprint": manifest.fingerprint(source)}
     old = manifest.read(inputs.out) if not args.force else None
     if old and any(k in old and old[k] != model_facts[k] for k in ("model_revision", "model_fingerprint")):
         raise SweepInputError(f"{inputs.out} holds a sweep of another revision of the model: use another --out, "
@@ -127,7 +133,7 @@ def _launch(args, inputs: Inputs, say) -> int:
         _prepare(inputs, args.force, model_facts, _launch_facts(state, lm, batch), old)
     state.wait_for_everyone()
     ctx = Context(lm, inputs.grid, inputs.reference, inputs.out, bool(args.raw), batch, args.keep_trajectories,
-                  state.process_index, manifest.read(inputs.out)["launches"][-1]["id"])
+                  state.process_index, manifest.read(inputs.out)["launches"][-1]["id"], bool(args.compare_seeds))
     from .runner import run_phases
 
     started = time.perf_counter()
@@ -138,6 +144,16 @@ def _launch(args, inputs: Inputs, say) -> int:
         expected = len(inputs.grid) * len(inputs.prompts) * len(inputs.seeds)
         say(finish(inputs.out, ctx.launch, time.perf_counter() - started, state.num_processes, expected))
     return 0
+
+
+def model_source(name: str) -> str:
+    """What to load for --model: `demo` is the bundled demo model's folder (or the random fallback's),
+    as for `generate` and `infill`; anything else as given."""
+    if name != "demo":
+        return name
+    from ..app.manager import demo_checkpoint_dir
+
+    return str(demo_checkpoint_dir())
 
 
 def _prepare(inputs: Inputs, force: bool, model_facts: dict, launch: dict, old: dict | None) -> None:

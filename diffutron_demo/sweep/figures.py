@@ -1,6 +1,14 @@
-"""One run's figures, read from its trajectory (record/stats.py's figures, plus agreement and chrF)."""
+"""One run's figures, read from its trajectory (record/stats.py's figures, plus agreement and chrF),
+and an infill run's: each blank's fill against its reference (`blank_exact`, per-blank chrF).
+
+Blank fills are compared after `fold`: stripped, Unicode NFC, and lowered the Turkish way ("I" to
+"ı", "İ" to "i", then Python's casefold for the rest), so "İstanbul" and "istanbul" match and
+"Irmak" and "ırmak" match, but "Irmak" and "irmak" do not.
+"""
 
 from __future__ import annotations
+
+import unicodedata
 
 from ..template import END_MARKER
 from ..record.stats import answer_tokens, committed_count, forward_passes, mean_committed_conf, model_ms, \
@@ -29,8 +37,11 @@ def run_figures(traj: Trajectory) -> dict:
     }
 
 
-def closed(traj: Trajectory) -> bool:
-    """The answer ended by itself: the end marker or the eos token was generated."""
+def closed(traj: Trajectory) -> bool | None:
+    """The answer ended by itself: the end marker or the eos token was generated (None for infill:
+    the given text ends it)."""
+    if traj.mode == "infill":
+        return None
     body = traj.final_ids[traj.prompt_len :]
     if traj.special_ids["eos"] in body:
         return True
@@ -52,11 +63,40 @@ def chrf(reply: str, reference: str) -> float:
     return round(CHRF().sentence_score(reply.strip(), [reference.strip()]).score, 4)
 
 
+def fold(text: str) -> str:
+    """A blank's fill or reference as compared: stripped, NFC, lowered with Turkish dotted/dotless i."""
+    text = unicodedata.normalize("NFC", text.strip())
+    return text.replace("I", "ı").replace("İ", "i").casefold()
+
+
+def blank_figures(fills: list[str] | None, blank_references: list[str] | None, reply: str | None,
+                  whole_reference: str | None) -> dict:
+    """An infill row's own figures: `blank_exact` (share of blanks whose fill equals its reference
+    after `fold`; None without per-blank references) and `chrf` (against a whole filled text: the
+    reply's; else the mean of each blank's sentence chrF against its reference; None without one)."""
+    ok = fills is not None
+    exact = None
+    if ok and blank_references is not None:
+        exact = round(sum(fold(f) == fold(r) for f, r in zip(fills, blank_references)) / len(fills), 6)
+    if not ok:
+        score = None
+    elif whole_reference is not None:
+        score = chrf(reply, whole_reference)
+    elif blank_references is not None:
+        score = round(sum(chrf(f, r) for f, r in zip(fills, blank_references)) / len(fills), 4)
+    else:
+        score = None
+    return {"blank_fills": fills, "blank_references": None if blank_references is None else list(blank_references),
+            "blank_exact": exact, "chrf": score}
+
+
 def compared(row: dict, reference_row: dict | None, reference_text: str | None) -> dict:
-    """The row with agreement / exact match against the reference setting's run and chrF added."""
+    """The row with agreement / exact match against the reference setting's run and chrF added
+    (an infill row's chrF comes with its blank figures)."""
     ok = row["status"] == "ok"
     ref_ok = reference_row is not None and reference_row.get("status") == "ok"
     row["agreement"] = agreement(row["answer_ids"], reference_row["answer_ids"]) if ok and ref_ok else None
     row["exact_match"] = row["answer_ids"] == reference_row["answer_ids"] if ok and ref_ok else None
-    row["chrf"] = chrf(row["reply"], reference_text) if ok and reference_text is not None else None
+    if row.get("mode") != "infill":
+        row["chrf"] = chrf(row["reply"], reference_text) if ok and reference_text is not None else None
     return row

@@ -88,8 +88,12 @@ def _well_formed(row: dict) -> bool:
     ok = row["status"] != "ok" or (isinstance(row.get("reply"), str) and isinstance(row.get("answer_ids"), list)
                                    and all(isinstance(row.get(f), (int, float)) for f in ("model_ms", "gen_tokens",
                                                                                            "nfe")))
-    texts = all(row.get(f) is None or isinstance(row[f], str) for f in ("prompt", "reply", "reason", "trajectory"))
-    return numbers and ok and texts
+    texts = all(row.get(f) is None or isinstance(row[f], str)
+                for f in ("prompt", "reply", "reason", "trajectory", "question"))
+    # An infill row's fields (rows from before them, and generation rows, have none).
+    lists = all(row.get(f) is None or (isinstance(row[f], list) and all(isinstance(t, str) for t in row[f]))
+                for f in ("blank_fills", "blank_references"))
+    return numbers and ok and texts and lists and row.get("mode", "generate") in ("generate", "infill")
 
 
 def _assemble(found: dict, trajectories: dict) -> SweepData:

@@ -1,4 +1,5 @@
-"""manifest.json: what a sweep is (model, grid, prompts, seeds) and each launch that worked on it.
+"""manifest.json: what a sweep is (model, grid, prompts, seeds, --raw, --compare-seeds) and each launch
+that worked on it.
 
 The identity is what the rows depend on; a folder holding another sweep is refused before any
 model is loaded. Batch size and process count are not part of it: they don't change an answer.
@@ -15,13 +16,15 @@ from pathlib import Path
 from .grid import SweepInputError
 
 MANIFEST = "manifest.json"
-IDENTITY = ("model", "grid", "prompts_sha256", "seeds", "reference", "raw")
+IDENTITY = ("model", "grid", "prompts_sha256", "seeds", "reference", "raw", "compare_seeds")
+ABSENT = {"compare_seeds": False}  # what a manifest written before a field existed meant by leaving it out
 OUTPUTS = ("runs.jsonl", "summary.csv", "report.html", MANIFEST)
 
 
-def identity(model: str, grid: dict, prompts_sha256: str, seeds: list[int], reference: str, raw: bool) -> dict:
+def identity(model: str, grid: dict, prompts_sha256: str, seeds: list[int], reference: str, raw: bool,
+             compare_seeds: bool = False) -> dict:
     return {"model": model, "grid": grid, "prompts_sha256": prompts_sha256, "seeds": seeds, "reference": reference,
-            "raw": raw}
+            "raw": raw, "compare_seeds": compare_seeds}
 
 
 def read(folder: Path) -> dict | None:
@@ -46,9 +49,9 @@ def check_same(folder: Path, wanted: dict) -> None:
         if (folder / "runs.jsonl").exists():
             raise SweepInputError(f"{folder} holds a runs.jsonl but no manifest.json: use another --out, or --force.")
         return
-    differs = [k for k in IDENTITY if old.get(k) != wanted[k]]
+    differs = [k for k in IDENTITY if old.get(k, ABSENT.get(k)) != wanted[k]]
     if differs:
-        names = {"prompts_sha256": "prompt file", "raw": "--raw"}
+        names = {"prompts_sha256": "prompt file", "raw": "--raw", "compare_seeds": "--compare-seeds"}
         what = ", ".join(names.get(k, k) for k in differs)
         raise SweepInputError(f"{folder} holds another sweep (different {what}): use another --out, or --force "
                               "to start over.")

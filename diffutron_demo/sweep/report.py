@@ -1,23 +1,25 @@
 """report.html: a standalone page (plotly.js inline, works offline) with the plots, the per-setting
 table and the prompts whose answers differ most between settings. The table and answer fragments
-serve the app's Sweep tab too. Every text from a file goes through `esc`."""
+serve the app's Sweep tab too. Every text from a file goes through `esc`. An infill prompt's answer
+shows each blank's fill, marked against the blank's reference where the row has one."""
 
 from __future__ import annotations
 
 from ..render.fragments import diff_html, esc
+from .figures import fold
 
 TABLE = (("runs", "runs", "{:.0f}"), ("too_long", "too long", "{:.0f}"), ("nfe", "NFE", "{:.1f}"),
          ("tokens_per_forward", "tokens / forward", "{:.2f}"), ("gen_tokens", "answer tokens", "{:.1f}"),
          ("model_ms", "model ms / run", "{:.0f}"), ("mean_conf", "mean conf", "{:.3f}"),
          ("closed", "closed", "{:.0%}"), ("repeated_3grams", "repeated 3-grams", "{:.2f}"),
          ("agreement", "agreement", "{:.3f}"), ("exact_match", "exact match", "{:.0%}"), ("chrf", "chrF", "{:.1f}"),
-         ("tokens_per_s", "tokens / s", "{:.2f}"))
+         ("blank_exact", "blanks exact", "{:.0%}"), ("tokens_per_s", "tokens / s", "{:.2f}"))
 SCROLL = '<div style="overflow-x:auto">'  # inline: the app's page doesn't have the report's style sheet
 PLAIN = {"runs", "too_long", "tokens_per_s"}  # one number per setting, no interval
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:12px 0;font-size:14px}td,th{border:1px solid #ddd;padding:4px 8px;
 vertical-align:top;text-align:left}th{background:#f4f4f4}.ci{color:#777;font-size:12px}
-.dd-sweep-answers td{max-width:360px;white-space:pre-wrap}mark.dd-diff{background:#fde68a}.ref{font-weight:600}
+.dd-sweep-answers td{max-width:360px;white-space:pre-wrap}.dd-blank-fills{margin:4px 0;padding-left:22px}mark.dd-diff{background:#fde68a}.ref{font-weight:600}
 .plots{display:flex;flex-wrap:wrap;gap:8px}
 """
 
@@ -42,7 +44,9 @@ def summary_table_html(summary: list[dict], reference: str | None = None) -> str
                                                                       for f, _, fmt in TABLE) + "</tr>"
     return (f'{SCROLL}<table class="dd-sweep-table"><tr><th>setting</th>{head}</tr>{body}</table></div>'
             '<p class="ci">Means with 95% t-intervals over runs; agreement and exact match against the '
-            f"reference setting{' (' + esc(reference) + ')' if reference else ''} on the same prompt and seed.</p>")
+            f"reference setting{' (' + esc(reference) + ')' if reference else ''} on the same prompt and seed; "
+            "blanks exact: the share of an infill prompt's blanks filled with their reference (case and "
+            "surrounding spaces aside).</p>")
 
 
 def most_different(rows: list[dict], reference: str, count: int = 5) -> list[tuple[str, int, float]]:
@@ -62,6 +66,10 @@ def answers_html(rows: list[dict], prompt_id: str, settings: list[str], referenc
     if not mine:
         return "<p>No runs for this prompt.</p>"
     out = f'<p><b>Prompt {esc(prompt_id)}</b>: {esc(mine[0].get("prompt") or "")}</p>'
+    if mine[0].get("mode") == "infill":
+        question = mine[0].get("question")
+        out += (f'<p class="ci">Fill in the blanks, {"the answer to: " + esc(question) if question else "raw text"}'
+                "</p>")
     for s in sorted({r["seed"] for r in mine}):
         by = {r["setting"]: r for r in mine if r["seed"] == s}
         base = (by.get(reference) or {}).get("reply") or ""
@@ -83,7 +91,27 @@ def _answer(r: dict, base: str, is_reference: bool) -> str:
         facts.append(f"agreement {r['agreement']:.3f}")
     if r.get("chrf") is not None:
         facts.append(f"chrF {r['chrf']:.1f}")
-    return text + f'<div class="ci">{esc(" · ".join(facts))}</div>'
+    if r.get("blank_exact") is not None:
+        facts.append(f"blanks exact {r['blank_exact']:.0%}")
+    return text + blank_fills_html(r) + f'<div class="ci">{esc(" · ".join(facts))}</div>'
+
+
+def blank_fills_html(r: dict) -> str:
+    """An infill row's fills, one per blank in order, each marked against its reference (if any)."""
+    fills = r.get("blank_fills")
+    if r.get("mode") != "infill" or not isinstance(fills, list):
+        return ""
+    refs = r.get("blank_references")
+    refs = refs if isinstance(refs, list) and len(refs) == len(fills) else None
+    items = ""
+    for i, fill in enumerate(fills):
+        shown = esc(fill) if fill else "<i>(empty)</i>"
+        mark = ""
+        if refs is not None:
+            same = fold(fill) == fold(refs[i])
+            mark = f' <span class="ci" style="color:#777">({"✓ reference" if same else "reference: " + esc(refs[i])})</span>'
+        items += f'<li><span class="dd-fill">{shown}</span>{mark}</li>'
+    return f'<div class="ci">blanks:</div><ol class="dd-blank-fills">{items}</ol>'
 
 
 def report_html(rows: list[dict], summary: list[dict], manifest: dict) -> str:

@@ -2,9 +2,14 @@
 runs finish.
 
 Each job is one (prompt, setting, seed) run with its own random stream (seeds.stream_seed), so
-where and with what it runs changes no answer. On a GPU, runs of one setting go `batch_size` at a
-time through one batched encoder pass per step (a bucketed encoder pads them to a shared length,
-the padding masked); with batch size 1 each run is stepped alone.
+where and with what it runs changes no answer; with --compare-seeds every run is seeded with the
+seed itself, as the app's Compare tab seeds its columns. On a GPU, runs of one setting go
+`batch_size` at a time through one batched encoder pass per step (a bucketed encoder pads them to a
+shared length, the padding masked); with batch size 1 each run is stepped alone.
+
+A prompt row in infill mode starts with `start_infill` (its blanks filled, raw or under its chat
+question) and goes through the same `drive` loop; its row adds each blank's fill and the figures
+against the blanks' references.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..core.blanks import BlankError, start_infill
 from ..core.models import LoadedModel
 from ..core.sampler import Run, drive, start_run
 from ..settings import SamplerSettings, SettingsError
 from . import runsfile
-from .figures import compared, run_figures
+from .figures import blank_figures, compared, run_figures
 from .prompts import PromptItem
 from .seeds import stream_seed
 
@@ -52,6 +58,11 @@ class Context:
     keep_trajectories: bool = False
     rank: int = 0
     launch: str = ""
+    compare_seeds: bool = False  # every run seeded with the seed itself (Compare's answers), not stream_seed
+
+    def run_seed(self, job: Job) -> int:
+        """The seed of the job's generator: the triple's stream_seed, or with --compare-seeds the seed."""
+        return job.seed if self.compare_seeds else stream_seed(*job.key)
 
 
 def all_jobs(grid: dict, prompts: list[PromptItem], seeds: list[int]) -> list[Job]:
@@ -71,31 +82,44 @@ def run_jobs(ctx: Context, jobs: list[Job], refs: dict) -> Iterator[list[dict]]:
                 yield rows
 
 
+def _start(ctx: Context, job: Job) -> tuple[Run, list[tuple[int, int]] | None]:
+    """(the job's Run, its blanks' canvas spans for infill, else None); raises SettingsError or
+    BlankError when the prompt doesn't fit the window (every other fault was refused at load)."""
+    settings, seed = ctx.grid[job.setting], ctx.run_seed(job)
+    if job.prompt.mode == "infill":
+        run, canvas = start_infill(ctx.lm, job.prompt.text, settings, seed, question=job.prompt.question)
+        return run, list(canvas.blanks)
+    return start_run(ctx.lm, job.prompt.text, settings, seed, raw=ctx.raw)[0], None
+
+
 def _run_chunk(ctx: Context, jobs: list[Job], refs: dict) -> Iterator[list[dict]]:
     started, skipped = [], []
     for job in jobs:
         try:
-            run, _ = start_run(ctx.lm, job.prompt.text, ctx.grid[job.setting],
-                               stream_seed(*job.key), raw=ctx.raw)
-        except SettingsError as exc:  # the prompt doesn't fit the window with this setting's answer
+            run, blanks = _start(ctx, job)
+        except (SettingsError, BlankError) as exc:  # the prompt doesn't fit the window with this setting
             skipped.append(_row(ctx, job, None, refs, reason=str(exc)))
             continue
-        started.append((job, run))
+        started.append((job, run, blanks))
     if skipped:
         yield skipped
     pending = dict(enumerate(started))
-    for _ in drive([run for _, run in started], batched=ctx.batch_size > 1):
-        over = [i for i, (_, run) in pending.items() if run.stop_reason != "running"]
+    for _ in drive([run for _, run, _ in started], batched=ctx.batch_size > 1):
+        over = [i for i, (_, run, _) in pending.items() if run.stop_reason != "running"]
         if over:
-            yield [_row(ctx, *pending.pop(i), refs) for i in over]
+            yield [_row(ctx, job, run, refs, blanks) for job, run, blanks in map(pending.pop, over)]
     if pending:  # a run that ended before its first step (nothing to do)
-        yield [_row(ctx, job, run, refs) for job, run in pending.values()]
+        yield [_row(ctx, job, run, refs, blanks) for job, run, blanks in pending.values()]
 
 
-def _row(ctx: Context, job: Job, run: Run | None, refs: dict, reason: str | None = None) -> dict:
+def _row(ctx: Context, job: Job, run: Run | None, refs: dict, blanks: list | None = None,
+         reason: str | None = None) -> dict:
     pid, setting, seed = job.key
+    item = job.prompt
     row = {"prompt_id": pid, "setting": setting, "seed": seed, "status": "ok" if run else "too_long",
-           "reason": reason, "prompt": job.prompt.text, "stream_seed": stream_seed(pid, setting, seed)}
+           "reason": reason, "prompt": item.text, "stream_seed": ctx.run_seed(job)}
+    if item.mode == "infill":
+        row.update({"mode": "infill", "question": item.question})
     if run is None:
         row.update({k: None for k in ("reply", "answer_ids", "gen_tokens", "nfe", "steps", "tokens_per_forward",
                                       "model_ms", "wall_ms", "mean_conf", "closed", "stop_reason",
@@ -105,10 +129,19 @@ def _row(ctx: Context, job: Job, run: Run | None, refs: dict, reason: str | None
         traj = run.trajectory()
         row.update(run_figures(traj))
         row["trajectory"] = _save(ctx, job, traj) if ctx.keep_trajectories else None
+    if item.mode == "infill":
+        fills = None if run is None else [fill_text(ctx.lm, run.final_ids, span) for span in blanks]
+        row.update(blank_figures(fills, item.blank_references, row["reply"], item.reference))
     reference = row if setting == ctx.reference else refs.get((pid, ctx.reference, seed))
-    compared(row, reference, job.prompt.reference)
+    compared(row, reference, item.reference)
     row.update({"process": ctx.rank, "launch": ctx.launch, "finished_at": round(time.time(), 3)})
     return row
+
+
+def fill_text(lm: LoadedModel, ids: list[int], span: tuple[int, int]) -> str:
+    """What a blank was filled with: its span's ids decoded, special tokens left out, stripped."""
+    start, end = span
+    return lm.tokenizer.decode(ids[start:end], skip_special_tokens=True).strip()
 
 
 def _save(ctx: Context, job: Job, traj) -> str:

@@ -2,7 +2,8 @@
 
 The interval is Student's t on the per-run values (yes/no figures as 0/1): mean ± t(0.975, n-1)·s/√n,
 clipped to what the figure can be (no figure is negative; shares stay within 0..1, chrF within 0..100).
-Runs marked too long have no figures and are only counted.
+Runs marked too long have no figures and are only counted. `blank_exact` is an infill run's figure
+(rows from before it existed, and generation rows, lack it): a setting with no such row has empty cells.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import io
 import math
 
 FIGURES = ("gen_tokens", "nfe", "tokens_per_forward", "model_ms", "wall_ms", "mean_conf", "closed",
-           "repeated_3grams", "agreement", "exact_match", "chrf")
-UPPER = {"mean_conf": 1.0, "closed": 1.0, "agreement": 1.0, "exact_match": 1.0, "chrf": 100.0}
+           "repeated_3grams", "agreement", "exact_match", "chrf", "blank_exact")
+UPPER = {"mean_conf": 1.0, "closed": 1.0, "agreement": 1.0, "exact_match": 1.0, "chrf": 100.0, "blank_exact": 1.0}
 TIMING = {"model_ms", "wall_ms"}  # differ between two runs of the same sweep
 COLUMNS = ("setting", "runs", "too_long") + tuple(f"{f}_{part}" for f in FIGURES for part in ("mean", "low", "high")) \
     + ("total_model_s", "tokens_per_s")

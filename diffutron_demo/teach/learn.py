@@ -25,11 +25,25 @@ later. Committed tokens never change again (except when a stop string forces the
 - The model ends an answer by writing `[/Answer]` and then padding: watch the run of confident
   pad tokens at the end of a trained model's canvas.
 
+**Drafts.** At a step the model proposes a token for *every* masked slot, not only the ones it
+commits: the canvas shows those proposals as dashed, italic **drafts** (a dot marks a draft that
+changed since the last step). Watch a draft settle, or flicker, before it is committed.
+
+**How sure?** Three numbers describe a draft, all from the distribution the model gave that slot:
+its **confidence** (the probability of the proposal), the **margin** (how far it leads the second
+choice) and the **entropy** (how spread the whole distribution is; 0 = certain). Colour the heatmap
+by any of them: bright is sure.
+
 **In the heatmap:** each row is an answer slot, each column a step. Faint cells are still masked
-(their colour is the confidence of the current proposal); solid cells are committed; a white
-square marks the step a cell was committed; a red ✕ is a forced edit. Dashed lines are block
-borders. Dark = low confidence, yellow = high (cividis, readable for colour-blind people and in
-grayscale).
+(their colour is the current draft's value); solid cells are committed; a white square marks the
+step a cell was committed; ✕ is the stop check's forced end, ◆ a pin you set, ○ a slot masked again
+for a redo. Dashed lines are block borders. Cividis colours stay readable for colour-blind people
+and in grayscale. Every step can be reached by keyboard (←/→, Home/End, PageUp/PageDown), and the
+line above the canvas says in words what the step did.
+
+**Fill in the blanks.** A left-to-right model can only continue a text. A masked diffusion model
+can fill `___` blanks anywhere, in the order it is surest of (the Fill tab), and redo any words of
+an answer in place while the rest stays (select them in the canvas, press Redo).
 
 **Exact or approximate?** The header says which model runs, on what, and whether its numbers are
 exact. On a CPU the app can run the 307M model with **int8** linear layers: faster, but approximate.
@@ -53,6 +67,16 @@ gerisini sonraki adımlara bırakır. Kesinleşen belirteçler bir daha değişm
 - **Tekrar cezası** tuvalde zaten bulunan her belirteci aşağı iter.
 - **Eşik / faktör** yöntemleri yeterince güvenli *her* öneriyi aynı adımda kesinleştirir: daha az adım.
 
+**Taslaklar:** Model her adımda yalnızca kesinleştirdiği yuvalar için değil, *her* maskeli yuva için bir
+öneri yapar; tuval bunları kesik çizgili, italik **taslaklar** olarak gösterir. **Güven** önerinin
+olasılığı, **fark** ikinci seçeneğe olan üstünlüğü, **entropi** dağılımın ne kadar yayıldığıdır
+(0 = kesin). Isı haritası bunlardan biriyle renklendirilebilir: parlak = emin.
+
 **Isı haritasında** her satır bir cevap yuvası, her sütun bir adımdır. Soluk hücreler hâlâ
-maskelidir; dolu hücreler kesinleşmiştir; beyaz kare kesinleştiği adımı gösterir.
+maskelidir; dolu hücreler kesinleşmiştir; beyaz kare kesinleştiği adımı gösterir; ✕ durdurma
+denetimi, ◆ sabitleme, ○ yeniden yazmak için tekrar maskelenen yuva.
+
+**Boşluk doldurma:** Soldan sağa yazan bir model yalnızca metni sürdürebilir. Maskeli difüzyon
+modeli ise metnin herhangi bir yerindeki `___` boşluklarını en emin olduğu sırayla doldurabilir
+(Fill sekmesi) ve bir cevabın seçilen sözcüklerini yerinde yeniden yazabilir (Redo).
 """

@@ -1,6 +1,7 @@
 """The Sweep tab: a sweep's files (runs.jsonl + summary.csv, or a zip of its folder) shown as the
 report shows them: plots, the per-setting table, one prompt's answers under every setting side by
-side, and any kept trajectory in the viewer. No model is needed."""
+side (an infill prompt's with each blank's fill), and any kept trajectory in the viewer. No model
+is needed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from .. import edits
 from .viewer import Viewer
 
 HELP = ("Upload a sweep's `runs.jsonl` (and `summary.csv`), or a zip of its folder with the trajectories, from "
-        "`python -m diffutron_demo sweep ... --out DIR` (the README has the command). No model is needed.")
+        "`python -m diffutron_demo sweep ... --out DIR` (the README has the command). No model is needed. "
+        "A fill-in-the-blanks prompt shows each blank's fill under every setting; *blanks exact* is the share "
+        "of blanks filled with their reference.")
 
 
 def sweep_tab():
