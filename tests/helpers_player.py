@@ -10,7 +10,9 @@ ROOT = "document.querySelector('[data-ddp]')"
 
 
 def open_player(page, value: dict) -> None:
-    """Show `value` (a player value, render/runview.py) in `page`, drawn."""
+    """Show `value` (a player value, render/runview.py) in `page`, drawn (a fresh document each time:
+    the page's script declares the player's names once)."""
+    page.goto("about:blank")
     page.set_content(standalone_page(value, "test"))
     page.wait_for_function(f"{ROOT}.dataset.state !== 'empty'")
 

@@ -1,29 +1,27 @@
 """The teaching tabs in a real browser: headless Chromium (/usr/bin/chromium) driven by Playwright.
 
-Gallery: pick a recorded run, switch to the word view, press ▶ Play and watch the canvas's step
-advance. Lesson: pick a run, start, guess a position, check, read the feedback and the score,
+Gallery: pick a recorded run, switch the player to the word view, press Play (▶) and watch the
+shown step walk from 0 to the last step, the heatmap's rows being the run's words. Lesson: pick a
+run, start, guess a masked slot (the guess is checked at once), read the feedback and the score,
 go to the next step. Screenshots go to artifacts/screenshots/teach-*.png (git-ignored).
 """
 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
+from diffutron_demo.record.trajectory import Trajectory
+from diffutron_demo.record.words import answer_words
 from diffutron_demo.teach.gallery import gallery_items
+from diffutron_demo.teach.lesson import Lesson
 from tests.helpers_app import running_app, shot
 
-WORD_CAPTION = re.compile(r"word view · step (\d+) of (\d+)")
-QUESTION = re.compile(r"Step (\d+) of (\d+): which masked position")
-FEEDBACK = re.compile(r"^(✔ Right!|✘ Not this time)")  # the lesson's verdict (not the "✔ committed" table cells)
-
-# The caption of the canvas that is on screen now (hidden tabs keep theirs in the DOM).
-VISIBLE_CAPTIONS_JS = """() => [...document.querySelectorAll('.dd-canvas .dd-caption')]
-  .filter(c => c.offsetParent !== null).map(c => c.textContent)"""
-
-
+QUESTION = re.compile(r"^Step (\d+) of (\d+): which masked position")
+FEEDBACK = re.compile(r"^(✔ Right!|✘ Not this time)")
+GALLERY = "document.querySelector('#player-gallery [data-ddp]')"
+LESSON = "document.querySelector('#player-lesson [data-ddp]')"
 
 
 @pytest.fixture(scope="module")
@@ -38,109 +36,108 @@ def page(browser, tiny_checkpoint):
         context.close()
 
 
-def visible(page, selector: str):
-    return page.locator(f"{selector} >> visible=true").first
-
-
-def word_caption_steps(page) -> list[int]:
-    return [int(m.group(1)) for text in page.evaluate(VISIBLE_CAPTIONS_JS) if (m := WORD_CAPTION.search(text))]
-
-
 def pick_option(page, label: str, option: str) -> None:
-    """Choose `option` in the visible dropdown labelled `label`."""
+    """Choose `option` in the visible dropdown labelled `label` (the canvas's tokens are options
+    too, so the list's own option is the one with the exact name, in the list box)."""
     box = page.get_by_label(label, exact=True).filter(visible=True).first
     box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    page.locator("ul[role=listbox] [role=option]").filter(has_text=re.compile(f"^\\W*{re.escape(option)}$")).first.click()
 
 
 @pytest.fixture(scope="module")
-def titles():
-    items = list(gallery_items())
-    assert items, "the package ships no gallery runs"
-    return items
+def items():
+    found = gallery_items()
+    assert len(found) >= 2, "the package ships fewer than two gallery runs"
+    return found
 
 
-def test_gallery_plays_a_run_in_the_word_view(page, titles):
+def test_gallery_plays_a_run_in_the_word_view(page, items):
     page.get_by_role("tab", name="Gallery").click()
-    pick_option(page, "recorded run", titles[0])
-    # Loading a run shows its last step, in the token view.
-    page.wait_for_function(f"""() => ({VISIBLE_CAPTIONS_JS})().some(t => /^step \\d+ of \\d+$/.test(t.trim()))""")
+    # Not the run the tab opens on: picking another must replace it.
+    title = next(t for t in list(items)[1:] if Trajectory.load(items[t]).mode == "generate")
+    traj = Trajectory.load(items[title])
+    total = len(traj.steps)
+    pick_option(page, "recorded run", title)
+    page.wait_for_function(f"{GALLERY}.querySelector('.ddp-label').textContent.includes({title!r})")
+    assert page.evaluate(f"{GALLERY}.dataset.step") == str(total), "a loaded run shows its last step"
     shot(page, "teach-01-gallery-loaded.png")
 
-    words = page.locator("input[value=words] >> visible=true").first
-    words.check()
-    page.wait_for_function(f"""() => ({VISIBLE_CAPTIONS_JS})().some(t => t.includes('word view'))""")
-    steps = word_caption_steps(page)
-    assert len(steps) == 1, page.evaluate(VISIBLE_CAPTIONS_JS)
-    total = int(WORD_CAPTION.search(next(t for t in page.evaluate(VISIBLE_CAPTIONS_JS) if "word view" in t)).group(2))
-    assert steps[0] == total > 1
+    page.select_option("#player-gallery .ddp-view", "words")
+    words = [w for w in answer_words(traj) if not w.pads]
+    rows = page.evaluate(f"{GALLERY}.__ddpApi.rows()")
+    assert rows == [list(w.rows) for w in words], "the heatmap's rows are the run's words (pads folded away)"
+    assert any(len(r) > 1 for r in rows), "no word of several pieces: the word view shows nothing new"
+    hover = page.evaluate(f"{GALLERY}.__ddpApi.cellText({total}, 0)")
+    assert hover[0] == f"Step {total} · {words[0].text}", hover
     shot(page, "teach-02-word-view.png")
 
-    visible(page, "button:has-text('▶ Play')").click()
-    seen: list[int] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        now = word_caption_steps(page)
-        if now and (not seen or now[0] != seen[-1]):
-            seen.append(now[0])
-            if len(seen) == 3:
-                shot(page, "teach-03-word-view-playing.png")
-        if len(seen) >= 4 and seen[-1] == total:
-            break
-        time.sleep(0.05)
-    # Play starts over from step 1 (the slider was at the end) and walks up to the last step.
-    playing = seen[1:]
-    assert len(playing) >= 3, f"the word canvas's step did not advance while playing: {seen}"
-    assert playing == sorted(playing) and len(set(playing)) == len(playing), seen
-    assert playing[0] < total and playing[-1] == total, seen
-    assert page.locator(".dd-canvas >> visible=true").count() >= 1
+    # Every step the player shows while it plays, as the step attribute changes.
+    page.evaluate(f"""() => {{ const r = {GALLERY}; window.__played = [];
+      new MutationObserver(() => window.__played.push(Number(r.dataset.step)))
+        .observe(r, {{attributes: true, attributeFilter: ['data-step']}}); }}""")
+    page.select_option("#player-gallery .ddp-speed", "3")  # 20 steps a second
+    page.click("#player-gallery .ddp-play")
+    assert page.get_attribute("#player-gallery .ddp-play", "aria-pressed") == "true"
+    page.wait_for_function("window.__played.length >= 3")
+    shot(page, "teach-03-word-view-playing.png")
+    page.wait_for_function(f"{GALLERY}.__ddp.timer === null && {GALLERY}.dataset.step === '{total}'", timeout=60_000)
+    played = [s for k, s in enumerate(page.evaluate("window.__played")) if k == 0 or s != page.evaluate("window.__played")[k - 1]]
+    # Play starts over from step 0 (the player was at the end) and walks up one step at a time.
+    assert played == list(range(0, total + 1)), played
+    assert page.evaluate(f"{GALLERY}.__ddpApi.rows()") == rows, "the word view stayed on while playing"
+    assert page.get_attribute("#player-gallery .ddp-play", "aria-pressed") == "false"
+    caption = page.text_content("#player-gallery .ddp-caption")
+    assert caption.startswith(f"Step {total} of {total}"), caption
     shot(page, "teach-04-word-view-played.png")
 
 
-def question_step(page) -> int:
-    body = page.locator("body").inner_text()
-    match = QUESTION.search(body)
-    assert match, "no lesson question on the page"
-    return int(match.group(1))
+def lesson_title(items) -> str:
+    """A run that asks at least two questions, other than the one the Lesson opens on."""
+    return next(t for t in list(items)[1:] if len(Lesson(Trajectory.load(items[t])).asked) >= 2)
 
 
-def test_lesson_guess_check_and_next(page, titles):
+def question(page) -> tuple[int, int]:
+    text = page.text_content("#player-lesson .ddp-question")
+    match = QUESTION.match(text)
+    assert match, text
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_lesson_guess_check_and_next(page, items):
     page.get_by_role("tab", name="Lesson").click()
-    # The first run the lesson can ask about (a left-to-right run offers no choice at any step).
-    from diffutron_demo.teach.lesson import Lesson
-    from diffutron_demo.record.trajectory import Trajectory
-
-    items = gallery_items()
-    title = next(t for t in titles if len(Lesson(Trajectory.load(items[t])).asked) >= 2)
+    title = lesson_title(items)
+    traj = Trajectory.load(items[title])
+    asked = Lesson(traj).asked
     pick_option(page, "run to study (from the gallery)", title)
-    visible(page, "button:has-text('Start lesson')").click()
-    page.get_by_text(QUESTION).first.wait_for()
-    first_step = question_step(page)
+    page.get_by_role("button", name="Start lesson").click()
+    page.wait_for_function(f"{LESSON}.querySelector('.ddp-label').textContent === {f'Lesson: {title}'!r}")
+    step, total = question(page)
+    assert (step, total) == (asked[0] + 1, len(traj.steps))
+    assert page.evaluate(f"{LESSON}.__ddpApi.lastStep()") == asked[0], "the steps from the question on stay hidden"
     shot(page, "teach-05-lesson-started.png")
 
-    group = page.locator("fieldset, .block").filter(has_text="your guess: answer position")
-    radio = group.locator("input[type=radio] >> visible=true").first
-    radio.wait_for()
-    picked = radio.get_attribute("value")
-    radio.check()
-    visible(page, "button:has-text('Check')").click()
-    feedback = page.get_by_text(FEEDBACK).filter(visible=True).first
+    picks = page.locator("#player-lesson button.ddp-pick")
+    assert picks.count() >= 2, "a question offers a choice"
+    pick = picks.first
+    pos = int(pick.get_attribute("data-pick"))
+    pick.click()  # the guess, checked at once
+    feedback = page.locator("#player-lesson .ddp-feedback")
     feedback.wait_for()
     text = feedback.inner_text()
-    assert text.startswith(("✔", "✘")), text
-    assert picked in text, (picked, text)
-    score = page.get_by_text(re.compile(r"^Score: \d+ / 1$")).first
-    score.wait_for()
-    assert re.fullmatch(r"Score: [01] / 1", score.inner_text().strip())
-    assert ("✔" in text) == (score.inner_text().strip() == "Score: 1 / 1")
+    assert FEEDBACK.match(text) and str(pos) in text, text
+    rows = {p: i for i, p in enumerate(traj.slots)}
+    right = pos in [rows[p] for p in traj.steps[asked[0]].committed]
+    assert text.startswith("✔") == right, (text, pos)
+    score = page.locator("#player-lesson .ddp-score").inner_text().strip()
+    assert score == f"Score: {int(right)} / 1", score
+    assert page.locator("#player-lesson button.ddp-pick").count() == 0, "the answer is shown: nothing left to pick"
+    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('ddp-next-q')")
     shot(page, "teach-06-lesson-checked.png")
 
-    visible(page, "button:has-text('Next step')").click()
-    page.wait_for_function(
-        """([pattern, old]) => { const m = document.body.innerText.match(new RegExp(pattern));
-             return m && Number(m[1]) !== old; }""", arg=[QUESTION.pattern, first_step])
-    assert question_step(page) > first_step
+    page.click("#player-lesson .ddp-next-q")
+    page.wait_for_function(f"() => !{LESSON}.querySelector('.ddp-feedback')")
+    assert question(page) == (asked[1] + 1, len(traj.steps))
     # The feedback is cleared for the new question and the score is kept.
-    page.get_by_text(re.compile(r"^Score: [01] / 1$")).first.wait_for()
-    assert page.get_by_text(FEEDBACK).filter(visible=True).count() == 0
+    assert page.locator("#player-lesson .ddp-score").inner_text().strip() == score
+    assert page.locator("#player-lesson button.ddp-pick").count() >= 2
     shot(page, "teach-07-lesson-next.png")

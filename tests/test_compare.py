@@ -21,7 +21,6 @@ from diffutron_demo.app import manager
 from diffutron_demo.app.manager import DEMO_MODEL, model_argument
 from diffutron_demo.app.service import Task, compare_frames, compare_runs
 from diffutron_demo.core.blanks import BlankError
-from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.sweep.grid import sweep_command
@@ -117,32 +116,38 @@ def test_a_model_is_named_as_the_page_names_it(lm):
     assert model_argument(Named("someone/model")) == "someone/model"
 
 
+def sweep_from_the_root(argument: str, folder: Path, monkeypatch) -> Path:
+    """Run the printed "Sweep this" command (in-process) from the repository root; its output folder."""
+    prompts, grid = write_inputs(folder / "inputs", prompts=[{"prompt": "Merhaba"}],
+                                 grid={"greedy": {"steps": 4, "max_new_tokens": 4, "block_length": 4,
+                                                  "temperature": 0}})
+    monkeypatch.chdir(ROOT)
+    command = shlex.split(sweep_command(argument, str(grid), str(prompts), 0, str(folder / "out")))
+    assert command[:3] == ["python", "-m", "diffutron_demo"]
+    assert cli.main(command[3:]) == 0, "the printed command runs from the repository root"
+    rows = lines(folder / "out")
+    assert rows and all(r["setting"] == "greedy" and r["status"] == "ok" for r in rows)
+    return folder / "out"
+
+
 def test_the_bundled_demo_model_is_named_by_its_folder_and_a_sweep_from_the_root_finds_it(tmp_path, monkeypatch):
     argument = model_argument(Named(DEMO_MODEL))
     assert not Path(argument).is_absolute() and (ROOT / argument / "model.safetensors").exists(), argument
     assert str(ROOT) not in sweep_command(argument, "grid.json", "prompts.txt", 0), "no server path"
-    prompts, grid = write_inputs(tmp_path / "inputs", prompts=[{"prompt": "Merhaba"}],
-                                 grid={"greedy": {"steps": 4, "max_new_tokens": 4, "block_length": 4,
-                                                  "temperature": 0}})
-    monkeypatch.chdir(ROOT)
-    command = shlex.split(sweep_command(argument, str(grid), str(prompts), 0, str(tmp_path / "out")))
-    assert command[:3] == ["python", "-m", "diffutron_demo"]
-    assert cli.main(command[3:]) == 0, "the printed command runs from the repository root"
-    rows = lines(tmp_path / "out")
-    assert rows and all(r["setting"] == "greedy" and r["status"] == "ok" for r in rows)
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    out = sweep_from_the_root(argument, tmp_path, monkeypatch)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["model"] == argument and manifest["model_fingerprint"]["weights"], "the bundled folder itself"
 
 
-def test_the_random_fallback_is_named_so_that_a_sweep_can_load_it(tmp_path, monkeypatch):
+def test_the_random_fallback_is_named_so_that_a_sweep_finds_it(tmp_path, monkeypatch):
     """Where the checkout lacks the bundled model, the demo is a random checkpoint built on first
-    use; the argument printed for it must still load the way `sweep --model` loads a model."""
-    fallback = tmp_path / "demo-random"
+    use (outside the checkout); the argument printed for it must still run the sweep."""
     from diffutron_demo.core.checkpoints import build_random_checkpoint
 
-    build_random_checkpoint(fallback, seed=0, logit_scale=4.0)
-    monkeypatch.setattr(manager, "demo_checkpoint_dir", lambda: fallback)
+    fallback = build_random_checkpoint(tmp_path / "demo-random", seed=0, logit_scale=4.0)
+    monkeypatch.setattr(manager, "demo_checkpoint_dir", lambda: Path(fallback))
     argument = model_argument(Named(DEMO_MODEL))
-    monkeypatch.chdir(ROOT)
-    loaded = load_model(argument, device="cpu", dtype="float32")  # what the sweep command calls
-    assert loaded.context_window > 0
+    assert str(tmp_path) not in argument, "no server path"
+    out = sweep_from_the_root(argument, tmp_path, monkeypatch)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model_name"] == Path(fallback).name, "the sweep ran on the fallback the app serves"

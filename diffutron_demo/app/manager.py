@@ -63,7 +63,9 @@ class ModelManager:
 
     def __init__(self, requested: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto",
                  int8: bool = False, compile: bool = False, compile_check: str = "warn", capacity: int = CAPACITY):
-        self.requested, self.device, self.dtype = requested, device, dtype
+        # "demo" names the bundled demo model here as on the command line.
+        self.requested = DEMO_MODEL if requested == "demo" else requested
+        self.device, self.dtype = device, dtype
         self.int8 = int8  # the default choice; CPU only: faster, approximate
         self.compile = compile  # CUDA only (not ZeroGPU): bucketed, compiled encoder (core/encoder.py)
         self.compile_check = compile_check  # off | warn | strict: each compiled graph against eager

@@ -60,7 +60,7 @@ def split_blanks(text: str, blank_length: int) -> list[str | int]:
         before, after = text[m.start() - 1 : m.start()], text[m.end() : m.end() + 1]
         if before.isalnum() and after.isalnum():
             word = re.search(r"\w*$", text[: m.start()]).group() + run + re.match(r"\w*", text[m.end():]).group()
-            raise BlankError(f"“{word}”: underscores inside a word are not a blank. Put a space on one side for a "
+            raise BlankError(f"“{word}”: underscores inside a word are not a blank; put a space on one side for a "
                              f"blank, or {LITERAL_HINT}.")
         length = blank_length if own is None else _own_length(own, m.group(0), low, high)
         pieces += [given, length]

@@ -71,8 +71,9 @@ def redo_run(lm: LoadedModel, traj: Trajectory, positions, settings: SamplerSett
     for p in chosen:
         canvas[p] = mask
     edits = [Edit(p, mask, before[p], "redo") for p in chosen]
+    left = {i for i, t in enumerate(before) if t == mask} - set(chosen)  # still masked, not chosen: they stay
     return Run(lm, traj.prompt_ids, settings, traj.seed if seed is None else seed, start=Start(step=len(traj.steps)),
-               pins=edits, before=before, **{**_same_run(traj), "layout": Layout.infill(canvas)})
+               pins=edits, before=before, **{**_same_run(traj), "layout": Layout.infill(canvas, fixed=left)})
 
 
 def _resume_point(traj: Trajectory, at_step: int, settings: SamplerSettings) -> Start:

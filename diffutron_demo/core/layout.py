@@ -24,14 +24,21 @@ class Layout:
     initial: tuple[int, ...]  # the canvas before step 0: mask ids where the run writes
     origin: int  # where block 0 starts
     mode: str = GENERATE
+    # Masks the run leaves as they are: a redo of a canvas that still holds masks (a stopped run,
+    # or the model's own committed mask ids) fills only the positions chosen.
+    fixed: frozenset[int] = frozenset()
 
     @classmethod
     def generation(cls, prompt_ids: list[int], new_tokens: int, mask_id: int) -> "Layout":
         return cls(tuple(prompt_ids) + (mask_id,) * new_tokens, len(prompt_ids), GENERATE)
 
     @classmethod
-    def infill(cls, canvas: list[int]) -> "Layout":
-        return cls(tuple(canvas), 0, INFILL)
+    def infill(cls, canvas: list[int], fixed=frozenset()) -> "Layout":
+        return cls(tuple(canvas), 0, INFILL, frozenset(fixed))
+
+    def writes(self, mask_id: int) -> list[int]:
+        """The canvas with the masks this run leaves alone hidden: what its blanks are read from."""
+        return [-1 if i in self.fixed else t for i, t in enumerate(self.initial)]
 
     @property
     def is_infill(self) -> bool:
@@ -60,5 +67,5 @@ class Layout:
         total = 0
         for block in range(self.num_blocks(block_length)):
             start, end = self.window(block, block_length)
-            total += min(self.initial[start:end].count(mask_id), budget)
+            total += min(self.writes(mask_id)[start:end].count(mask_id), budget)
         return total

@@ -70,6 +70,8 @@ class Run:
         self.given = (start_ids != lm.mask_id) & (start_ids != lm.eos_id)
         # Infill hides the canvas's eos ids from attention, as they were at the start (the fork's infill).
         self.keys = (start_ids != lm.eos_id).long().unsqueeze(0) if layout.is_infill else None
+        self.writable = torch.ones_like(start_ids, dtype=torch.bool)  # all but the masks a redo leaves
+        self.writable[list(layout.fixed)] = False
         self.stops = None if layout.is_infill else StopCheck(lm.tokenizer, self.prompt_ids, lm.bos_id, lm.pad_id)
         self.num_blocks = layout.num_blocks(settings.block_length)
         self.steps_per_block = layout.steps_per_block(settings.steps, settings.block_length)
@@ -107,7 +109,7 @@ class Run:
         """The block's per-step counts. Unscheduled strategies get an upper bound (each step commits
         at least one) and end when the block is full. Stochastic transfer draws here."""
         s = self.settings
-        n_masks = int((self.canvas[0, window[0] : window[1]] == self.lm.mask_id).sum())
+        n_masks = int(self._masks()[window[0] : window[1]].sum())
         if not self.strategy.follows_schedule:
             return (0,) * (n_masks + self.steps_per_block)
         return tuple(transfer_schedule(n_masks, self.steps_per_block, self.generator if s.stochastic_transfer else None))
@@ -115,9 +117,13 @@ class Run:
     def nothing_to_do(self, window: tuple[int, int]) -> bool:
         """dllm's early exit (no mask left anywhere); unscheduled strategies also stop once no
         candidate is left (generation: the block and all left of it are full)."""
-        is_mask = self.canvas[0] == self.lm.mask_id
+        is_mask = self._masks()
         lo = self.layout.candidates_from(window)
         return not is_mask.any() or (not self.strategy.follows_schedule and not is_mask[lo : window[1]].any())
+
+    def _masks(self) -> torch.Tensor:
+        """The canvas's masks this run may fill."""
+        return (self.canvas[0] == self.lm.mask_id) & self.writable
 
     def expected_steps(self) -> int:
         """About how many steps the run takes (exact for the scheduled strategies without stochastic transfer)."""
@@ -140,7 +146,7 @@ class Run:
               encode_ms: float) -> Step:
         lm, s, x = self.lm, self.settings, self.canvas[0]
         t0 = time.perf_counter()
-        is_mask = x == lm.mask_id
+        is_mask = self._masks()
         # Candidates: the masks left of the window's end (generation: earlier blocks' leftovers
         # included; infill: inside the window only).
         lo = self.layout.candidates_from(window)
@@ -174,7 +180,7 @@ class Run:
     def _overflow(self, extra: int, cand: torch.Tensor, hidden: torch.Tensor) -> list[Edit]:
         if extra <= 0:
             return []
-        picked = overflow_rows(self.canvas[0], cand, extra, self.lm.mask_id)
+        picked = overflow_rows(self.canvas[0].masked_fill(~self.writable, -1), cand, extra, self.lm.mask_id)
         if len(picked) == 0:
             return []
         logits = penalized_logits(self.lm.model, hidden, picked, self.settings, self.canvas[0], self.lm.mask_id,
@@ -282,7 +288,7 @@ class Run:
             final_ids=ids, reply=self.reply(), stop_reason=self.stop_reason,
             wall_ms=round((end - self.started) * 1000, 3), pieces=self.pieces(seen), steps=list(self.steps),
             mode=self.layout.mode, initial_ids=list(self.layout.initial),
-            blanks=blanks_of(list(self.layout.initial), lm.mask_id, self.before),
+            blanks=blanks_of(self.layout.writes(lm.mask_id), lm.mask_id, self.before),
         )
 
 

@@ -68,8 +68,10 @@ class Checker:
         self.require(0 <= value < T, where, f"is {value}, outside the canvas (0..{T - 1})")
         return value
 
-    def step(self, record, i: int, T: int, pieces: dict, first: int = 0, where: str | None = None) -> None:
-        """A step as schema 3 writes it (older files are upgraded before this check)."""
+    def step(self, record, i: int, T: int, pieces: dict, first: int = 0, where: str | None = None,
+             edits_from: int = 0) -> None:
+        """A step as schema 4 writes it (older files are upgraded before this check). Forced edits
+        only ever touch the part of the canvas after the prompt (`edits_from`)."""
         at = where or f"steps[{i}]"
         self.require(isinstance(record, dict), at, "must be an object")
         for key in ("step", "block", "scheduled", "quota"):
@@ -90,13 +92,20 @@ class Checker:
             self.require(pos in tokens or not record["candidates"], f"{at}.committed[{j}]",
                          f"is position {pos}, which has no proposal in this step's candidates")
         for j, edit in enumerate(self.field(record, "forced", list, f"{at}.forced")):
-            w = f"{at}.forced[{j}]"
-            self.require(isinstance(edit, dict), w, "must be an object")
-            self.pos(edit.get("pos"), f"{w}.pos", T)
-            self.token(edit.get("token"), f"{w}.token", pieces)
-            kind = self.field(edit, "kind", str, f"{w}.kind")
-            self.require(kind in EDIT_KINDS, f"{w}.kind", f"must be one of {', '.join(EDIT_KINDS)}")
+            self.edit(edit, f"{at}.forced[{j}]", T, pieces, edits_from)
         self.number(record, "forward_ms", f"{at}.forward_ms")
+        if "step_ms" in record:
+            self.number(record, "step_ms", f"{at}.step_ms")
+
+    def edit(self, edit, w: str, T: int, pieces: dict, edits_from: int) -> None:
+        self.require(isinstance(edit, dict), w, "must be an object")
+        pos = self.pos(edit.get("pos"), f"{w}.pos", T)
+        self.require(pos >= edits_from, f"{w}.pos", f"is {pos}, inside the prompt (0..{edits_from - 1})")
+        self.token(edit.get("token"), f"{w}.token", pieces)
+        if edit.get("was") is not None:
+            self.token(edit.get("was"), f"{w}.was", pieces)
+        kind = self.field(edit, "kind", str, f"{w}.kind")
+        self.require(kind in EDIT_KINDS, f"{w}.kind", f"must be one of {', '.join(EDIT_KINDS)}")
 
     def candidates(self, record: dict, at: str, T: int, pieces: dict) -> dict[int, int]:
         """Checks each candidate (ranks must be 1..n, each once); returns position -> proposal."""

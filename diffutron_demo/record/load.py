@@ -65,14 +65,14 @@ def build(data) -> Trajectory:
     v.require(len(prompt_ids) >= 1 or mode == "infill", "prompt_ids", "is empty")
     v.require(len(initial_ids) == len(final_ids) >= len(prompt_ids), "initial_ids",
               "must be as long as final_ids, and not shorter than prompt_ids")
-    v.require(initial_ids[: len(prompt_ids)] == prompt_ids == final_ids[: len(prompt_ids)], "final_ids",
-              "does not start with prompt_ids")
+    v.require(initial_ids[: len(prompt_ids)] == prompt_ids, "initial_ids", "does not start with prompt_ids")
+    v.require(final_ids[: len(prompt_ids)] == prompt_ids, "final_ids", "does not start with prompt_ids")
     blanks = _blanks(v, v.field(data, "blanks", list), "blanks", initial_ids, special["mask"], pieces)
     v.require(sum(b.end - b.start for b in blanks) == initial_ids.count(special["mask"]), "blanks",
               "must cover every mask of initial_ids")
     steps = v.field(data, "steps", list)
     for i, record in enumerate(steps):
-        v.step(record, i, len(final_ids), pieces)
+        v.step(record, i, len(final_ids), pieces, edits_from=len(prompt_ids))
     branches = v.field(data, "branches", list) if version >= 2 else []
     lengths: list[int] = []  # each branch's steps as a whole run, for a branch of it
     for j, b in enumerate(branches):
@@ -153,7 +153,7 @@ def _check_branch(v: Checker, b, at: str, earlier: list[int], n_steps: int, prom
     _blanks(v, v.field(b, "blanks", list, f"{at}.blanks"), f"{at}.blanks", b_final, -1, pieces, redo=kind == "redo")
     steps = v.field(b, "steps", list, f"{at}.steps")
     for i, record in enumerate(steps):
-        v.step(record, i, T, pieces, first=split, where=f"{at}.steps[{i}]")
+        v.step(record, i, T, pieces, first=split, where=f"{at}.steps[{i}]", edits_from=len(prompt_ids))
     return split + len(steps)
 
 

@@ -123,14 +123,16 @@ def empty_reason(traj: Trajectory, lang: str = "en") -> str | None:
     start = len(reply_rows(traj))  # the first answer position past the reply
     at = traj.slots[min(start, len(traj.slots) - 1)]
     step, conf = written.get(at, (None, None))
+    ends = (traj.special_ids["pad"], traj.special_ids["eos"])
     if traj.stop_reason == "cancelled" and not any(r.committed for r in traj.steps):
         reason = t["cancelled"].format(n=len(traj.steps))
     elif stops and min(stops) <= at:
-        reason = t["stop"].format(pos=traj.slots.index(min(stops)))
+        first = min(stops)
+        reason = t["stop"].format(pos=traj.slots.index(first) if first in traj.slots else 0)
     elif traj.final_ids[traj.slots[0]] == traj.special_ids["mask"]:
         reason = t["masks"]
-    elif start == 0 and (traj.final_ids[at] in (traj.special_ids["pad"], traj.special_ids["eos"])
-                         or not traj.piece(traj.final_ids[at]).strip()):
+    elif traj.final_ids[at] in ends or not traj.piece(traj.final_ids[at]).strip() or END_MARKER not in \
+            "".join(traj.piece(traj.final_ids[p]) for p in traj.slots[start:]):
         reason = t["special"].format(token=traj.piece(traj.final_ids[at]), step=(step or 0) + 1,
                                      conf="-" if conf is None else f"{conf:.2f}")
     else:

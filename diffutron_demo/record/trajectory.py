@@ -97,13 +97,13 @@ class Trajectory:
     extra: dict = field(default_factory=dict)
     mode: str = "generate"  # or "infill": blanks anywhere in a given text
     initial_ids: list[int] | None = None  # the canvas before step 0 (None: the prompt, then masks)
-    blanks: list[Blank] = field(default_factory=list)  # the masked spans of initial_ids
+    blanks: list[Blank] | None = None  # the spans the run fills (None: every masked span of initial_ids)
 
     def __post_init__(self):
         if self.initial_ids is None:
             self.initial_ids = list(self.prompt_ids) + [self.special_ids["mask"]] * (
                 len(self.final_ids) - len(self.prompt_ids))
-        if not self.blanks:
+        if self.blanks is None:
             self.blanks = blanks_of(self.initial_ids, self.special_ids["mask"])
 
     @property

@@ -24,6 +24,7 @@ FREE = "#eeeeee"
 PLOT_BG = "#f4f4f4"  # a plot's drawing area in the light theme
 PLOT_BG_DARK = "#565d6b"  # in the dark theme: dark, yet cividis's navy end (low) and yellow end still stand out
 GIVEN = "#c9cdd4"  # given text in a row (infill, or before a redo reached it)
+UNKNOWN = "#9aa0a6"  # a value an older file did not record (entropy, margin)
 BANNER_BG, BANNER_EDGE = "#fff4e5", "#f0b46c"
 
 
@@ -70,4 +71,5 @@ LINE, CUTOFF, GATE = "#3a7bd5", colour(0.75), REDO
 PLAYER_PALETTE = {
     "stops": [[x, list(c)] for x, c in CIVIDIS], "forced": FORCED, "pin": PIN, "redo": REDO, "now": NOW,
     "edge": BLOCK_EDGE, "split": SPLIT, "bg": PLOT_BG, "bg_dark": PLOT_BG_DARK, "given": GIVEN,
+    "unknown": UNKNOWN,
 }

@@ -77,10 +77,13 @@ function lum(c) { const l = c.map((v) => { v /= 255; return v <= 0.04045 ? v / 1
 const ink = (c) => ((lum(c) + 0.05) / 0.05 >= 1.05 / (lum(c) + 0.05) ? '#000' : '#fff');
 // What colour says, in [0, 1], bright = sure: confidence and margin as they are; entropy as
 // e^(-entropy), the inverse perplexity, so the scale is the same for every run and vocabulary.
+// NaN: an older file did not record this draft's entropy or margin (drawn grey, "not recorded");
+// a commit with no confidence (past the window) counts as sure, as it always has.
 function level(c, r) {
   const x = S.metric === 'entropy' ? Math.exp(-c.ent[r]) : S.metric === 'margin' ? c.mar[r] : c.conf[r];
-  return Number.isNaN(x) ? 1 : x;
+  return Number.isNaN(x) && S.metric === 'confidence' ? 1 : x;
 }
+const paint = (v) => (Number.isNaN(v) ? S.data.palette.unknown : `rgb(${rgb(v).join(',')})`);
 const dark = () => !!(element.closest && element.closest('.dark')) || document.body.classList.contains('dark');
 
 // ---- heatmap: one canvas, drawn column by column; the marker on an overlay -------------------------
@@ -130,7 +133,7 @@ function drawColumn(s) {  // column s = the state after step s (1-based)
     g.fillStyle = bg; g.fillRect(x, y, G.cw, G.rh);
     if (st === MASKED && !ev) return;
     if (st === GIVEN) { g.fillStyle = pal.given; g.fillRect(x, y, w, h); return; }
-    const col = st === STOPPED ? pal.forced : st === PINNED ? pal.pin : `rgb(${rgb(v).join(',')})`;
+    const col = st === STOPPED ? pal.forced : st === PINNED ? pal.pin : paint(v);
     g.globalAlpha = st === DRAFT ? 0.35 : 1; g.fillStyle = col; if (st !== MASKED) g.fillRect(x, y, w, h); g.globalAlpha = 1;
     if (st === NOW && G.cw >= 4) { g.strokeStyle = '#fff'; g.lineWidth = 1; g.strokeRect(x + 1.5, y + 1.5, Math.max(w - 3, 1), Math.max(h - 3, 1)); }
     if (ev && G.cw >= 4) mark(g, ev, x, y, w, h);
@@ -230,10 +233,10 @@ function tokenNode(pos, s) {
     if (pickable) { n.setAttribute('aria-label', say(t.pick, { row: r })); n.dataset.pick = r; n.classList.add('ddp-pick');
       const sub = el('sub', null, String(r)); n.appendChild(sub); }
   } else {
-    const v = level(c, r), col = rgb(v);
+    const v = level(c, r), col = Number.isNaN(v) ? null : rgb(v);
     putText(n, piece(c.tok[r]));
-    n.style.background = c.st[r] === STOPPED ? d.palette.forced : c.st[r] === PINNED ? d.palette.pin : `rgb(${col.join(',')})`;
-    n.style.color = c.st[r] === STOPPED ? '#fff' : c.st[r] === PINNED ? '#000' : ink(col);
+    n.style.background = c.st[r] === STOPPED ? d.palette.forced : c.st[r] === PINNED ? d.palette.pin : paint(v);
+    n.style.color = c.st[r] === STOPPED ? '#fff' : c.st[r] === PINNED || !col ? '#000' : ink(col);
     if (c.st[r] === NOW) n.classList.add('ddp-now');
     if (c.st[r] === PINNED) n.classList.add('ddp-pinned');
     if (c.st[r] === STOPPED) n.classList.add('ddp-stopped');
@@ -447,8 +450,9 @@ function drawLegend() {
   const bar = el('span', 'ddp-scale'); bar.style.background = `linear-gradient(90deg, ${stops.map(([x, c]) => `rgb(${c.join(',')}) ${x * 100}%`).join(',')})`;
   const ends = S.metric === 'entropy' ? [t.high, t.low] : ['0', '1'];
   box.append(el('span', null, `${t[S.metric]}: ${ends[0]}`), bar, el('span', null, `${ends[1]} · ${S.metric === 'entropy' ? t.entropy_scale : t.legend_scale}`));
-  for (const k of ['legend_masked', 'legend_solid', 'legend_now', 'legend_forced', 'legend_pin', 'legend_redo', 'legend_edge', 'legend_split'])
-    box.appendChild(el('span', 'ddp-key', t[k]));
+  const keys = ['legend_masked', 'legend_solid', 'legend_now', 'legend_forced', 'legend_pin', 'legend_redo', 'legend_edge',
+    'legend_split'].concat(S.metric === 'confidence' ? [] : ['legend_unknown']);
+  for (const k of keys) box.appendChild(el('span', 'ddp-key', t[k]));
 }
 
 // ---- data in: a new run starts over; more steps of the same run only add columns ------------------
@@ -485,7 +489,9 @@ function load(v) {
   ROOT.dataset.steps = v.steps.length;
   $('.ddp-live').textContent = v.done ? '' : say(T().live, { n: v.steps.length });
   if (S.view === 'words' && !v.words) { S.view = 'tokens'; $('.ddp-view').value = 'tokens'; }
-  $('.ddp-view').disabled = !v.words; $('.ddp-pads').disabled = !v.words;
+  // The word view labels rows with the final words: in a lesson that would give the answer away.
+  $('.ddp-view').disabled = !v.words || !!v.quiz; $('.ddp-pads').disabled = !v.words;
+  if (v.quiz && S.view === 'words') { S.view = 'tokens'; $('.ddp-view').value = 'tokens'; }
   // Redrawn whole when the rows change or the run outgrows its estimated steps (the columns narrow).
   drawHeat(fresh || G.rows.length !== visibleRows().length || G.cols !== columns(v));
   const target = v.quiz ? lastStep() : (fresh ? v.steps.length : (wasLast || S.follow ? lastStep() : S.step));

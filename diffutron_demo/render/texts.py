@@ -34,6 +34,7 @@ PLAYER_TEXTS = {
         "legend_now": "white square: committed at that step", "legend_forced": "✕ stop check",
         "legend_pin": "◆ pin", "legend_redo": "○ masked again (redo)", "legend_edge": "dashed: block border",
         "legend_split": "dotted: branch starts", "legend_scale": "bright = sure",
+        "legend_unknown": "grey: not recorded (older file)",
         "entropy_scale": "brightness = e^(−entropy): bright = low entropy",
         "pick": "Guess: answer position {row}", "next_q": "Next step", "reduced": "Reduced motion: Play shows the "
         "last step at once.",
@@ -77,6 +78,7 @@ PLAYER_TEXTS = {
         "legend_now": "beyaz kare: o adımda kesinleşti", "legend_forced": "✕ durdurma denetimi",
         "legend_pin": "◆ sabitleme", "legend_redo": "○ tekrar maskelendi", "legend_edge": "kesik çizgi: blok sınırı",
         "legend_split": "noktalı çizgi: dal başlangıcı", "legend_scale": "parlak = emin",
+        "legend_unknown": "gri: kaydedilmemiş (eski dosya)",
         "entropy_scale": "parlaklık = e^(−entropi): parlak = düşük entropi",
         "pick": "Tahmin: {row}. cevap konumu", "next_q": "Sonraki adım",
         "reduced": "Azaltılmış hareket: Oynat son adımı hemen gösterir.",

@@ -56,31 +56,62 @@ def table_value(rows: list[dict]) -> dict:
     return {"headers": list(rows[0]) if rows else [], "data": [list(r.values()) for r in rows]}
 
 
-def compare_tab(current_model, sessions, first_prompt: str):
+def _controls(first_prompt: str) -> dict:
+    """The task, prompt, seed and buttons, the four columns, the table and the grid file."""
+    c = {}
     with gr.Row():
-        task = gr.Radio(list(TASKS), value=TASKS[0], label="task", scale=2)
-        prompt = gr.Textbox(first_prompt, label="Prompt, or a text with ___ blanks (the same for every column)", scale=6)
-        seed = gr.Number(0, label="seed", scale=1)  # check_seed says the range
+        c["task"] = gr.Radio(list(TASKS), value=TASKS[0], label="task", scale=2)
+        c["prompt"] = gr.Textbox(first_prompt, label="Prompt, or a text with ___ blanks (the same for every column)",
+                                 scale=6)
+        c["seed"] = gr.Number(0, label="seed", scale=1)  # check_seed says the range
     with gr.Row():
-        run_btn = gr.Button("Run all", variant="primary")
-        stop_btn = gr.Button("Stop", variant="stop")
-        sweep_btn = gr.Button("Sweep this")
+        c["run"] = gr.Button("Run all", variant="primary")
+        c["stop"] = gr.Button("Stop", variant="stop")
+        c["sweep"] = gr.Button("Sweep this")
     with gr.Row():
-        columns = []
+        c["columns"] = []
         for i in range(COLUMNS):
             with gr.Column(min_width=220):
-                columns.append(_column(i))
-    table = gr.Dataframe(label="comparison", interactive=False)
-    note = gr.Markdown()
-    grid_file = gr.File(label="grid file for a sweep over a prompt set", interactive=False, visible=False)
-    players, answers = [c["player"] for c in columns], [c["answer"] for c in columns]
+                c["columns"].append(_column(i))
+    c["table"] = gr.Dataframe(label="comparison", interactive=False)
+    c["note"] = gr.Markdown()
+    c["grid"] = gr.File(label="grid file for a sweep over a prompt set", interactive=False, visible=False)
+    return c
+
+
+def sweep_this(c: dict, current_model):
+    """The "Sweep this" handler: the ticked columns as a grid file, and a command that sweeps them
+    over a prompt set as printed."""
+
+    def handler(values: dict, request: gr.Request):
+        try:
+            chosen, labels = column_settings(c["columns"], values)
+            seed_value = check_seed(values[c["seed"]])
+        except SettingsError as exc:
+            return {c["grid"]: gr.File(None, visible=False), c["note"]: error_md(exc)}
+        path = Path(tempfile.mkdtemp(prefix="diffutron-grid-")) / "grid.json"
+        path.write_text(grid_file_text({labels[k]: s for k, s in chosen.items()}), encoding="utf-8")
+        command = sweep_command(model_argument(current_model(request)), "grid.json", "prompts.txt", seed_value)
+        return {c["grid"]: gr.File(str(path), visible=True),
+                c["note"]: f"Grid of {len(chosen)} settings (the first ticked column is the reference). Save it as "
+                           f"`grid.json`, write one prompt a line in `prompts.txt`, and run:\n\n```\n{command}\n```"
+                           "\n\n`--compare-seeds` gives every setting of a prompt the seed itself, as Compare does, "
+                           "so the sweep's answers for this prompt and seed are Compare's."}
+
+    return handler
+
+
+def compare_tab(current_model, sessions, first_prompt: str):
+    c = _controls(first_prompt)
+    columns, table, note = c["columns"], c["table"], c["note"]
+    players, answers = [col["player"] for col in columns], [col["answer"] for col in columns]
 
     def shown(frame: service.CompareFrame | None) -> dict:
         """Each column's player and answer under that column; columns not run are emptied."""
         out = {**{p: None for p in players}, **{a: "" for a in answers}}
         if frame is not None:
-            for k, c in enumerate(frame.columns):
-                out[players[c - 1]], out[answers[c - 1]] = frame.players[k], frame.answers[k]
+            for k, col in enumerate(frame.columns):
+                out[players[col - 1]], out[answers[col - 1]] = frame.players[k], frame.answers[k]
         return out
 
     @on_gpu
@@ -89,9 +120,9 @@ def compare_tab(current_model, sessions, first_prompt: str):
         stop.clear()
         try:
             chosen, labels = column_settings(columns, values)
-            job = service.Task(values[prompt] or "", fill=values[task] == TASKS[1])
-            frames = service.compare_frames(current_model(request), job, chosen, check_seed(values[seed]), labels,
-                                            stop=stop)
+            job = service.Task(values[c["prompt"]] or "", fill=values[c["task"]] == TASKS[1])
+            frames = service.compare_frames(current_model(request), job, chosen, check_seed(values[c["seed"]]),
+                                            labels, stop=stop)
             frame = next(frames)
         except (SettingsError, PromptError) as exc:
             yield {**shown(None), table: None, note: error_md(exc)}
@@ -109,25 +140,9 @@ def compare_tab(current_model, sessions, first_prompt: str):
     def request_stop(request: gr.Request):
         sessions.get(request.session_hash).stop.set()
 
-    def sweep_this(values: dict, request: gr.Request):
-        """The ticked columns as a grid file, and a command that sweeps them over a prompt set as printed."""
-        try:
-            chosen, labels = column_settings(columns, values)
-            seed_value = check_seed(values[seed])
-        except SettingsError as exc:
-            return {grid_file: gr.File(None, visible=False), note: error_md(exc)}
-        path = Path(tempfile.mkdtemp(prefix="diffutron-grid-")) / "grid.json"
-        path.write_text(grid_file_text({labels[c]: s for c, s in chosen.items()}), encoding="utf-8")
-        command = sweep_command(model_argument(current_model(request)), "grid.json", "prompts.txt", seed_value)
-        return {grid_file: gr.File(str(path), visible=True),
-                note: f"Grid of {len(chosen)} settings (the first ticked column is the reference). Save it as "
-                      f"`grid.json`, write one prompt a line in `prompts.txt`, and run:\n\n```\n{command}\n```\n\n"
-                      "`--compare-seeds` gives every setting of a prompt the seed itself, as Compare does, so the "
-                      "sweep's answers for this prompt and seed are Compare's."}
-
-    inputs = {prompt, seed, task} | {c[k] for c in columns for k in ["on", "preset"] + COLUMN_KNOBS}
+    inputs = {c["prompt"], c["seed"], c["task"]} | {col[k] for col in columns for k in ["on", "preset"] + COLUMN_KNOBS}
     outputs = [table, note] + players + answers
-    run_btn.click(run_all, inputs, outputs, api_visibility="private")
-    prompt.submit(run_all, inputs, outputs, api_visibility="private")  # Enter runs, as in the chat
-    stop_btn.click(request_stop, None, None, queue=False, api_visibility="private")
-    sweep_btn.click(sweep_this, inputs, [grid_file, note], api_visibility="private")
+    c["run"].click(run_all, inputs, outputs, api_visibility="private")
+    c["prompt"].submit(run_all, inputs, outputs, api_visibility="private")  # Enter runs, as in the chat
+    c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
+    c["sweep"].click(sweep_this(c, current_model), inputs, [c["grid"], note], api_visibility="private")
