@@ -11,16 +11,13 @@ it, and the CLI's `infill` subcommand.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 
-from diffutron_demo import cli
 from diffutron_demo.core.blanks import BlankError, build_infill, split_blanks, start_infill
 from diffutron_demo.core.chat import PromptError, encode_text, render_turn
 from diffutron_demo.record.trajectory import Trajectory
 from diffutron_demo.settings import SamplerSettings, SettingsError
+from tests.helpers_cli import cli_in_process
 
 SMALL = SamplerSettings(steps=8, max_new_tokens=8, block_length=4, temperature=0.0)
 
@@ -154,16 +151,6 @@ def test_an_infill_run_writes_only_its_blanks(lm, question):
 
 
 # -- the CLI --------------------------------------------------------------------------------------------
-def cli_in_process(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main(argv)
-        except SystemExit as exc:  # argparse errors
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
-
-
 def infill_args(model, text: str, *extra: str) -> list[str]:
     return ["infill", "--model", str(model), "--text", text, "--steps", "4", "--max-new-tokens", "4",
             "--block-length", "4", "--device", "cpu", "--dtype", "float32", "--quiet", *extra]

@@ -81,7 +81,8 @@ def test_gallery_plays_a_run_in_the_word_view(page, items):
     page.wait_for_function("window.__played.length >= 3")
     shot(page, "teach-03-word-view-playing.png")
     page.wait_for_function(f"{GALLERY}.__ddp.timer === null && {GALLERY}.dataset.step === '{total}'", timeout=60_000)
-    played = [s for k, s in enumerate(page.evaluate("window.__played")) if k == 0 or s != page.evaluate("window.__played")[k - 1]]
+    seen = page.evaluate("window.__played")
+    played = [s for k, s in enumerate(seen) if k == 0 or s != seen[k - 1]]
     # Play starts over from step 0 (the player was at the end) and walks up one step at a time.
     assert played == list(range(0, total + 1)), played
     assert page.evaluate(f"{GALLERY}.__ddpApi.rows()") == rows, "the word view stayed on while playing"

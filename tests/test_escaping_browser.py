@@ -2,9 +2,12 @@
 
 Payloads are planted (a) in a chat message and (b) in a crafted trajectory file (real run, with
 payloads in `pieces`, `reply`, `prompt.text` and `model.name`) uploaded through the Replay tab.
-After each, the page must hold no element or event-handler attribute made from them, no script
-may have run (`window.__pwned` stays undefined), and the Plotly figures' text (hover, tick
-labels) must hold the payloads only HTML-escaped. Screenshots: artifacts/screenshots/escape-*.png.
+After each, the page must hold no element or event-handler attribute made from them and no script
+may have run (`window.__pwned` stays undefined). The player (render/player.js) writes model text
+with textContent only, so it must show the payloads as typed, never entity-escaped: its label,
+canvas, why table, hover (`__ddpApi.cellText` and the real `.ddp-tip` under the mouse), the row
+labels it draws on the heatmap's canvas, the table alternative, the word view and the exported
+standalone player. Screenshots: artifacts/screenshots/escape-*.png.
 """
 
 from __future__ import annotations

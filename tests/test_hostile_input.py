@@ -11,7 +11,6 @@ handler, and the app is launched (by `app_main.main` itself) with an upload size
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -30,7 +29,6 @@ from gradio_client.exceptions import AppError
 
 from diffutron_demo.app import main as app_main
 
-from diffutron_demo import cli
 from diffutron_demo.core.chat import PromptError
 from diffutron_demo.app.manager import ModelManager
 from diffutron_demo.core.sampler import start_run
@@ -40,6 +38,7 @@ from diffutron_demo.app.ui.controls import read_settings
 from diffutron_demo.render.export import gif_bytes, standalone_html
 from diffutron_demo.render.panels import run_panels
 from tests.helpers_app import _wait_until_up, free_port
+from tests.helpers_cli import cli_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECIAL_IDS = {0, 1, 2, 3, 4}  # pad, eos, bos, unk, mask in every tiny checkpoint
@@ -226,16 +225,6 @@ def test_a_prompt_that_is_not_text_is_refused_with_a_message(client, prompt, kin
 
 
 # ------------------------------------------------------------------ prompts: the CLI
-
-
-def cli_in_process(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main(argv)
-        except SystemExit as exc:  # argparse errors
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def cli_generate_args(model, prompt: str, *extra: str) -> list[str]:

@@ -22,7 +22,7 @@ import torch
 from ..record.step import Candidate, Edit, Step
 from ..record.trajectory import Trajectory
 from ..settings import SamplerSettings
-from ..record.trajectory import blanks_of
+from ..record.branch import blanks_of
 from .chat import Prompt, StopCheck, build_prompt, decode_reply
 from .layout import Layout
 from .batching import ModelInput, encode_group, group_key

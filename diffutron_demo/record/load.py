@@ -1,4 +1,5 @@
-"""Reading a trajectory file: parse strictly, upgrade an older version, check every field, build.
+"""Reading a trajectory file: parse strictly, upgrade an older version, check every field, and hand
+Trajectory (record/trajectory.py) its fields. The format's version and limits live here.
 
 Each failure is a TrajectoryError naming the field and the problem (record/checks.py).
 """
@@ -7,10 +8,19 @@ from __future__ import annotations
 
 import json
 
+from .branch import Blank, Branch
 from .checks import Checker, TrajectoryError
 from .step import Step
-from .trajectory import BRANCH_KINDS, KNOWN_FIELDS, MAX_FILE_BYTES, MODES, SCHEMA_VERSION, Blank, Branch, Trajectory
 from .upgrade import upgrade
+
+# 2 added `branches`; 3 each candidate's score and rank and each step's rule; 4 infill (`mode`,
+# `initial_ids`, `blanks`, redo branches) and each draft's entropy, margin and rest.
+SCHEMA_VERSION = 4
+MAX_FILE_BYTES = 20 * 1024 * 1024  # generous for 1024 steps x 1024 positions; uploads stay bounded
+MODES = ("generate", "infill")
+BRANCH_KINDS = ("what_if", "redo")
+KNOWN_FIELDS = {"schema_version", "model", "settings", "seed", "prompt", "prompt_ids", "special_ids", "final_ids",
+                "reply", "stop_reason", "wall_ms", "pieces", "steps", "branches", "mode", "initial_ids", "blanks"}
 
 
 def parse(text: str | bytes):
@@ -38,7 +48,8 @@ def parse(text: str | bytes):
         raise TrajectoryError("The file holds a number far too long to be a trajectory's.") from None
 
 
-def build(data) -> Trajectory:
+def build(data) -> dict:
+    """The checked fields of a trajectory file, as Trajectory takes them."""
     v = Checker()
     v.require(isinstance(data, dict), "top level", "must be a JSON object")
     version = data.get("schema_version")
@@ -77,7 +88,7 @@ def build(data) -> Trajectory:
     lengths: list[int] = []  # each branch's steps as a whole run, for a branch of it
     for j, b in enumerate(branches):
         lengths.append(_check_branch(v, b, f"branches[{j}]", lengths, len(steps), prompt_ids, final_ids, pieces))
-    return Trajectory(
+    return dict(
         model=model, settings=settings, seed=data["seed"], prompt=data["prompt"], prompt_ids=prompt_ids,
         special_ids=special, final_ids=final_ids, reply=v.field(data, "reply", str),
         stop_reason=v.field(data, "stop_reason", str), wall_ms=v.number(data, "wall_ms"), pieces=pieces,
@@ -104,7 +115,7 @@ def _blanks(v: Checker, raw: list, at: str, canvas: list[int], mask_id: int, pie
         w = f"{at}[{k}]"
         v.require(isinstance(b, dict), w, "must be an object")
         start, stop = v.field(b, "start", int, f"{w}.start"), v.field(b, "end", int, f"{w}.end")
-        v.require(end <= start < stop <= len(canvas), w, f"must be a span [start, end) of the canvas after the last one")
+        v.require(end <= start < stop <= len(canvas), w, "must be a span [start, end) of the canvas after the last one")
         was = b.get("was")
         if redo:
             was = v.ids(b, "was", pieces, f"{w}.was")

@@ -12,70 +12,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from .branch import Blank, Branch, blanks_of
 from .checks import TrajectoryError
+from .load import BRANCH_KINDS, KNOWN_FIELDS, MAX_FILE_BYTES, MODES, SCHEMA_VERSION, build, parse
 from .step import Step
 
-# 2 added `branches`; 3 each candidate's score and rank and each step's rule; 4 infill (`mode`,
-# `initial_ids`, `blanks`, redo branches) and each draft's entropy, margin and rest.
-SCHEMA_VERSION = 4
-MAX_FILE_BYTES = 20 * 1024 * 1024  # generous for 1024 steps x 1024 positions; uploads stay bounded
-MODES = ("generate", "infill")
-BRANCH_KINDS = ("what_if", "redo")
-KNOWN_FIELDS = {"schema_version", "model", "settings", "seed", "prompt", "prompt_ids", "special_ids", "final_ids",
-                "reply", "stop_reason", "wall_ms", "pieces", "steps", "branches", "mode", "initial_ids", "blanks"}
-
-__all__ = ["Blank", "Branch", "MAX_FILE_BYTES", "MODES", "SCHEMA_VERSION", "Trajectory", "TrajectoryError"]
-
-
-@dataclass(frozen=True)
-class Blank:
-    """Canvas positions [start, end) the run fills; for a redo, `was` holds what they held before."""
-    start: int
-    end: int
-    was: list[int] | None = None
-
-    def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "was": self.was}
-
-
-def blanks_of(ids: list[int], mask_id: int, before: list[int] | None = None) -> list[Blank]:
-    """The runs of mask ids in `ids` as blanks; `before` (a redo's canvas before it) gives each one's `was`."""
-    out, i = [], 0
-    while i < len(ids):
-        if ids[i] != mask_id:
-            i += 1
-            continue
-        j = i
-        while j < len(ids) and ids[j] == mask_id:
-            j += 1
-        out.append(Blank(i, j, None if before is None else list(before[i:j])))
-        i = j
-    return out
-
-
-@dataclass
-class Branch:
-    """A run continued from step `from_step` of its base (the main run, or branch `parent`), stored in
-    the same file: a what-if (other settings or pins) or a redo (chosen positions masked and filled
-    again, `blanks` saying what they held)."""
-    from_step: int
-    settings: dict
-    seed: int
-    pins: list[dict]  # [{"pos": answer position, "token": id}, ...]
-    final_ids: list[int]
-    reply: str
-    stop_reason: str
-    wall_ms: float
-    steps: list[Step]
-    kind: str = "what_if"
-    blanks: list[Blank] = field(default_factory=list)
-    parent: int | None = None
-
-    def to_dict(self) -> dict:
-        return {"from_step": self.from_step, "settings": self.settings, "seed": self.seed, "pins": self.pins,
-                "final_ids": self.final_ids, "reply": self.reply, "stop_reason": self.stop_reason,
-                "wall_ms": self.wall_ms, "steps": [s.to_dict() for s in self.steps], "kind": self.kind,
-                "blanks": [b.to_dict() for b in self.blanks], "parent": self.parent}
+__all__ = ["BRANCH_KINDS", "Blank", "Branch", "KNOWN_FIELDS", "MAX_FILE_BYTES", "MODES", "SCHEMA_VERSION", "Trajectory",
+           "TrajectoryError", "blanks_of"]
 
 
 @dataclass
@@ -192,8 +135,6 @@ class Trajectory:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Trajectory":
-        from .load import parse
-
         return cls.from_dict(parse(text))
 
     @classmethod
@@ -210,10 +151,8 @@ class Trajectory:
 
     @classmethod
     def from_dict(cls, data) -> "Trajectory":
-        from .load import build
-
         try:
-            return build(data)
+            return cls(**build(data))
         except TrajectoryError:
             raise
         except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:  # a check this reader lacks

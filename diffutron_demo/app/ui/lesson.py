@@ -21,6 +21,7 @@ BUTTONS = {"en": ("Start lesson", "Contrast: same prompt, left to right (block l
            "tr": ("Dersi başlat", "Karşılaştır: aynı istem, soldan sağa (blok uzunluğu 1)")}
 CONTRAST = {"en": "Contrast run: block length 1 writes strictly left to right.",
             "tr": "Karşılaştırma: blok uzunluğu 1 ile model tam soldan sağa yazar."}
+TITLE = {"en": ("Lesson: {}", "Lesson: {}, left to right"), "tr": ("Ders: {}", "Ders: {}, soldan sağa")}
 
 
 def lesson_value(lesson: Lesson | None, title: str, note: str = "") -> dict | None:
@@ -39,7 +40,7 @@ class LessonTab:
         self.current_model, self.items = current_model, items
         self.head = gr.Markdown(HEAD["en"])
         lesson = Lesson(first.traj) if first else None
-        self.title = f"Lesson: {first.title}" if first else ""
+        self.title = TITLE["en"][0].format(first.title) if first else ""
         self.state = gr.State(lesson)
         with gr.Row():
             pick = gr.Dropdown(list(items), value=next(iter(items), None), label="run to study (from the gallery)",
@@ -63,7 +64,7 @@ class LessonTab:
         return Trajectory.load(self.items[title])
 
     def begin(self, title, language):
-        lesson, label = Lesson(self.chosen(title), lang=language), f"Lesson: {title}"
+        lesson, label = Lesson(self.chosen(title), lang=language), TITLE[language][0].format(title)
         return {self.state: lesson, self.label: label, self.player: lesson_value(lesson, label)}
 
     def left_to_right(self, title, language, request: gr.Request):
@@ -71,7 +72,7 @@ class LessonTab:
             traj = edits.left_to_right(self.current_model(request), self.chosen(title))
         except edits.ModelMismatch as exc:
             raise gr.Error(str(exc)) from None
-        lesson, label = Lesson(traj, lang=language), f"Lesson: {title}, left to right"
+        lesson, label = Lesson(traj, lang=language), TITLE[language][1].format(title)
         return {self.state: lesson, self.label: label, self.player: lesson_value(lesson, label, CONTRAST[language])}
 
     def guess(self, lesson, label, event: gr.EventData):
