@@ -41,7 +41,8 @@ def pick_option(page, label: str, option: str) -> None:
     too, so the list's own option is the one with the exact name, in the list box)."""
     box = page.get_by_label(label, exact=True).filter(visible=True).first
     box.click()
-    page.locator("ul[role=listbox] [role=option]").filter(has_text=re.compile(f"^\\W*{re.escape(option)}$")).first.click()
+    listed = page.locator("ul[role=listbox] [role=option]")
+    listed.filter(has_text=re.compile(f"^\\W*{re.escape(option)}$")).first.click()
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,12 @@ standalone player. Screenshots: artifacts/screenshots/escape-*.png.
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
 import re
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.record.trajectory import Trajectory
+from diffutron_demo.record.words import answer_words
 from tests.helpers_app import open_page, running_app, shot
 
 PAYLOADS = [
@@ -60,19 +64,14 @@ DOM_FINDINGS_JS = """() => {
   return out;
 }"""
 
-# Every string in every Plotly figure's data and layout (hover text, tick labels, titles).
-FIGURE_STRINGS_JS = """() => {
-  const strings = [];
-  const collect = (v, depth) => {
-    if (depth > 8 || v === null || v === undefined) return;
-    if (typeof v === 'string') { strings.push(v); return; }
-    if (Array.isArray(v)) { for (const x of v) collect(x, depth + 1); return; }
-    if (typeof v === 'object') { for (const k of Object.keys(v)) if (!k.startsWith('_')) collect(v[k], depth + 1); }
-  };
-  for (const g of document.querySelectorAll('.js-plotly-plot')) { collect(g.data, 0); collect(g.layout, 0); }
-  return strings;
-}"""
-
+REPLAY = "document.querySelector('#player-replay [data-ddp]')"
+# The texts drawn on the replay player's canvases (the heatmap's row labels), recorded as drawn.
+CANVAS_TEXT_HOOK_JS = """() => { if (window.__drawn) return; window.__drawn = [];
+  const fill = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    if (this.canvas.closest && this.canvas.closest('#player-replay')) window.__drawn.push(String(text));
+    return fill.call(this, text, ...rest); }; }"""
+ENTITY = re.compile(r"&(quot|lt|gt|amp|#x?[0-9a-f]+);", re.I)
 
 
 def assert_nothing_was_created(page, where: str) -> dict:
@@ -88,17 +87,40 @@ def assert_nothing_was_created(page, where: str) -> dict:
     return found
 
 
-def assert_figures_hold_payloads_only_escaped(page, where: str) -> int:
-    strings = page.evaluate(FIGURE_STRINGS_JS)
-    with_payload = [s for s in strings if "__pwned" in s]
-    assert with_payload, f"no figure text holds a payload ({where}): the check would be vacuous"
-    raw = [s for s in with_payload if re.search(r"<\s*(img|script|svg)", s, re.I)]
-    assert raw == [], (where, raw[:3])
-    # Plotly labels show spaces as "·" (show_piece); the markup characters must be entities.
-    assert any(re.search(r"&lt;img[ ·]src=x[ ·]onerror", s) for s in with_payload), with_payload[:3]
-    assert any("&lt;script&gt;" in s for s in with_payload), with_payload[:3]
-    return len(with_payload)
+def shown(text: str) -> str:
+    """A token's text as the player's row labels, tables and hovers show it (player.js `shown`)."""
+    return text.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·") or "∅"
 
+
+def gutter(label: str) -> str:
+    """A row label as drawn beside the heatmap: cut to 18 characters."""
+    return label if len(label) <= 18 else label[:17] + "…"
+
+
+def drawn_row_labels(page) -> list[str]:
+    """The row labels the replay's player draws on its heatmap canvas (redrawn on a colour change)."""
+    page.evaluate(CANVAS_TEXT_HOOK_JS)
+    page.select_option("#player-replay .ddp-metric", "entropy")
+    page.evaluate("window.__drawn = []")
+    page.select_option("#player-replay .ddp-metric", "confidence")
+    rows = page.evaluate(f"{REPLAY}.__ddpApi.rows().length")
+    drawn = page.evaluate("window.__drawn")
+    assert len(drawn) >= rows, drawn
+    return drawn[-rows:]
+
+
+def hover_first_row(page) -> str:
+    """The real tooltip, with the mouse over the heatmap's last column, first row."""
+    heat = page.locator("#player-replay .ddp-heat")
+    heat.scroll_into_view_if_needed()
+    box = heat.bounding_box()
+    rows = page.evaluate(f"{REPLAY}.__ddpApi.rows().length")
+    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + 1 + (box["height"] - 2) / rows / 2)
+    tip = page.locator("#player-replay .ddp-tip")
+    tip.wait_for(state="visible")
+    text = tip.text_content()
+    page.mouse.move(0, 0)
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +154,11 @@ def crafted_file(tiny_checkpoint, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def crafted(crafted_file) -> Trajectory:
+    return Trajectory.load(crafted_file)
+
+
 def test_a_chat_message_with_payloads_stays_text(page):
     page.get_by_role("button", name="Settings ▼").click()
     for label in ("steps", "max new tokens", "block length"):
@@ -145,35 +172,45 @@ def test_a_chat_message_with_payloads_stays_text(page):
     page.get_by_text(re.compile(r"stop: complete")).wait_for()
     user = page.locator('[data-testid="user"]')
     assert user.count() == 1 and user.first.inner_text().strip() == ALL_PAYLOADS, "shown as typed, as text"
+    assert page.evaluate("document.querySelector('#player-chat [data-ddp]').dataset.state") == "done"
     assert_nothing_was_created(page, "chat")
     shot(page, "escape-chat.png")
 
 
-def test_a_crafted_trajectory_uploaded_to_replay_stays_text(page, crafted_file):
+def test_a_crafted_trajectory_uploaded_to_replay_stays_text(page, crafted_file, crafted):
     page.get_by_role("tab", name="Replay").click()
     page.locator('input[type="file"]').first.set_input_files(str(crafted_file))
-    page.get_by_text(re.compile(r"Loaded: 8 steps")).wait_for(timeout=RUN_TIMEOUT_MS)
-    panel_text = page.evaluate("() => document.body.innerText")
-    assert "window.__pwned=1" in panel_text, "the crafted pieces are on the page, as text"
+    page.wait_for_function(f"{REPLAY}.dataset.state === 'done'", timeout=RUN_TIMEOUT_MS)
+    n = len(crafted.steps)
+    assert page.text_content("#player-replay .ddp-label") == f"Replay of the uploaded file: {n} steps, {PAYLOADS[0]}"
+    # The canvas: every token's text as the file wrote it (the player's canvas shows it as is).
+    tokens = page.evaluate(f"() => [...{REPLAY}.querySelectorAll('.ddp-tokens .ddp-tok')].map(t => t.textContent)")
+    assert tokens == [crafted.piece(crafted.final_ids[p]) for p in crafted.slots], tokens[:3]
+    assert any(PAYLOADS[0] in t for t in tokens) and any(PAYLOADS[1] in t for t in tokens)
+    # Why this step: the drafts and the next best, as text.
+    why = page.evaluate(f"() => [...{REPLAY}.querySelectorAll('.ddp-why table td')].map(td => td.textContent)")
+    assert any("__pwned" in cell for cell in why), why
+    assert not any(ENTITY.search(cell) for cell in why), why
+    # A position's history (a click on a canvas token): its drafts step by step, as text.
+    page.click(f"#player-replay .ddp-tokens [data-pos='{crafted.slots[0]}']")
+    history = page.evaluate(f"""() => [...{REPLAY}.querySelectorAll('.ddp-hist table tr')].slice(1)
+        .map(tr => tr.children[1].textContent)""")
+    final = shown(crafted.piece(crafted.final_ids[crafted.slots[0]]))
+    assert final in history and all("__pwned" in h and not ENTITY.search(h) for h in history), history
+    page.click("#player-replay .ddp-clear")  # the click also chose the token for a redo
     assert_nothing_was_created(page, "replay, token view")
-    n = assert_figures_hold_payloads_only_escaped(page, "replay, token view")
-    print(f"{n} figure strings hold a payload, all escaped")
-    # Hover a heatmap cell: plotly draws the hover label from that text.
-    plot = page.locator(".js-plotly-plot").filter(has=page.locator(".hm, .heatmaplayer")).locator(".nsewdrag")
-    visible = [plot.nth(i) for i in range(plot.count()) if plot.nth(i).is_visible()]
-    if visible:
-        box = visible[0].bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.1)
-        time.sleep(0.5)
-        labels = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext')].map(h => h.innerHTML)")
-        print(f"hover labels drawn: {len(labels)}")
-        for html in labels:
-            assert not re.search(r"<\s*(img|script)\b", html, re.I), html[:300]
+    # The hover, from the record and under the mouse: the payloads as typed, never escaped.
+    lines = page.evaluate(f"{REPLAY}.__ddpApi.cellText({n}, 0)")
+    token = crafted.final_ids[crafted.slots[0]]
+    assert lines[1].endswith(": " + shown(crafted.piece(token))), lines
+    tip = hover_first_row(page)
+    assert tip == "\n".join(lines), (tip, lines)
+    assert "<" in tip and "__pwned" in tip and not ENTITY.search(tip), tip
     shot(page, "escape-replay.png")
     assert_nothing_was_created(page, "replay, after hover")
 
 
-def test_the_replay_note_shows_the_model_name_as_typed(page, crafted_file):
+def test_the_replay_note_shows_the_model_name_as_typed(page, crafted):
     """The "Loaded: …" note names the file's model in a Markdown code span, which already shows
     its text literally: escaping it first shows `&lt;img…` instead of the name."""
     notes = [line for line in page.evaluate("() => document.body.innerText").splitlines() if "Loaded:" in line]
@@ -181,64 +218,135 @@ def test_the_replay_note_shows_the_model_name_as_typed(page, crafted_file):
     assert PAYLOADS[0] in notes[0], notes[0]
 
 
-TICK_TEXT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(g => g.offsetParent)
-  .flatMap(g => [...g.querySelectorAll('.ytick text')].map(t => t.textContent))"""
+def test_the_heatmap_labels_show_the_payload_as_typed_text(page, crafted):
+    """The row labels are drawn on the heatmap's canvas with fillText: they read `<img·src=x…`, not
+    `&lt;`; the table alternative (a <details> drawn when opened) holds the same tokens in full."""
+    finals = [shown(crafted.piece(crafted.final_ids[p])) for p in crafted.slots]
+    assert page.evaluate(f"{REPLAY}.__ddpApi.rows()") == [[r] for r in range(len(finals))]
+    labels = drawn_row_labels(page)
+    assert labels == [gutter(f"{r} {text}") for r, text in enumerate(finals)], labels
+    assert any("<img" in label for label in labels) and not any(ENTITY.search(label) for label in labels)
+    page.click("#player-replay .ddp-table-box summary")
+    page.wait_for_selector("#player-replay .ddp-table-alt table")
+    table = page.evaluate(f"""() => [...{REPLAY}.querySelectorAll('.ddp-table-alt tr')].slice(1)
+        .map(tr => [...tr.children].map(td => td.textContent))""")
+    assert [row[2] for row in table] == finals, table[:2]
+    page.click("#player-replay .ddp-table-box summary")
+    assert_nothing_was_created(page, "replay, table")
 
 
-def test_the_heatmap_labels_show_the_payload_as_typed_text(page, crafted_file):
-    """Escaped for plotly, shown as the characters: the row labels read `onerror="window...`, not
-    `&quot;` (plotly decodes &lt; &gt; &amp; and numeric entities, but not &quot;)."""
-    labels = page.evaluate(TICK_TEXT_JS)
-    with_payload = [t for t in labels if "__pwned" in t]
-    assert with_payload, labels[:5]
-    assert any("<img" in t for t in with_payload), "the label text should read <img…, as typed"
-    leftovers = [t for t in with_payload if re.search(r"&(quot|lt|gt|amp|#x?[0-9a-f]+);", t)]
-    assert leftovers == [], f"entities shown as text in the heatmap labels: {leftovers[:3]}"
-
-
-def test_the_word_view_of_the_crafted_trajectory_stays_text(page, crafted_file):
-    words = [r for r in page.get_by_role("radio", name="words").all() if r.is_visible()]
-    assert words, "the Replay tab's view switch is not visible"
-    words[0].check()
-    page.locator(".dd-caption", has_text="word view").filter(visible=True).first.wait_for(timeout=RUN_TIMEOUT_MS)
+def test_the_word_view_of_the_crafted_trajectory_stays_text(page, crafted):
+    page.select_option("#player-replay .ddp-view", "words")
+    words = [w for w in answer_words(crafted) if not w.pads]
+    assert page.evaluate(f"{REPLAY}.__ddpApi.rows()") == [list(w.rows) for w in words]
+    labels = drawn_row_labels(page)
+    assert labels == [gutter(w.text.replace("\n", "⏎").replace("\t", "⇥") or "∅") for w in words], labels
+    n = len(crafted.steps)
+    lines = page.evaluate(f"{REPLAY}.__ddpApi.cellText({n}, 0)")
+    assert lines[0] == f"Step {n} · {words[0].text}" and "<script>window.__pwned=2</script>" in lines[0], lines
+    tip = hover_first_row(page)
+    assert tip == "\n".join(lines), (tip, lines)
     assert_nothing_was_created(page, "replay, word view")
-    assert_figures_hold_payloads_only_escaped(page, "replay, word view")
     shot(page, "escape-replay-words.png")
+    page.select_option("#player-replay .ddp-view", "tokens")
 
 
-def test_the_exported_player_of_the_crafted_trajectory_stays_text(browser, crafted_file):
-    """The standalone HTML export is opened by whoever downloads it: it must not run the payloads."""
+def test_the_exported_player_of_the_crafted_trajectory_stays_text(browser, page, crafted):
+    """The standalone HTML the Replay tab exports is opened by whoever downloads it: it must play the
+    run without running the payloads."""
+    page.get_by_text("Download / export", exact=True).filter(visible=True).click()
+    page.get_by_role("button", name="Export trajectory JSON, HTML player and GIF").filter(visible=True).click()
+    link = page.locator('a[download="trajectory-player.html"]')
+    link.wait_for(timeout=RUN_TIMEOUT_MS)
+    response = page.request.get(link.get_attribute("href"))
+    assert response.ok
+    exported = response.body().decode("utf-8")
     context = browser.new_context()
     try:
-        page = context.new_page()
-        page.set_content(standalone_html(Trajectory.load(crafted_file)), wait_until="load")
-        page.click("#play")
-        time.sleep(1.5)
-        assert page.evaluate("typeof window.__pwned") == "undefined"
-        assert page.locator("img, svg").count() == 0
-        assert "window.__pwned=1" in page.inner_text("#canvas")
-        assert page.title().startswith("diffutron-demo: <img src=x onerror="), page.title()  # text, not markup
+        player = context.new_page()
+        player.set_content(exported, wait_until="load")
+        root = "document.querySelector('[data-ddp]')"
+        player.wait_for_function(f"{root}.dataset.state === 'done'")
+        player.click(".ddp-play")
+        player.wait_for_function(f"{root}.__ddp.timer === null && {root}.dataset.step === '{len(crafted.steps)}'")
+        time.sleep(0.5)
+        assert player.evaluate("typeof window.__pwned") == "undefined"
+        assert player.locator("img, svg").count() == 0
+        planted = "[...document.scripts].filter(s => !s.id && s.textContent.includes('__pwned')).length"
+        assert player.evaluate(planted) == 0, "only the run's JSON data block mentions the payloads"
+        assert "window.__pwned=1" in player.inner_text(".ddp-tokens")
+        assert player.inner_text("#prompt") == "Prompt: " + ALL_PAYLOADS
+        assert player.text_content(".ddp-label") == f"{PAYLOADS[0]} · {len(crafted.steps)} steps"
+        assert player.title().startswith("diffutron-demo: <img src=x onerror="), player.title()  # text, not markup
     finally:
         context.close()
 
 
-def test_the_python_made_html_escapes_payloads_before_it_reaches_the_page(crafted_file):
-    """The same rule checked without a browser. The player's value carries the model's text as plain
-    data (the player writes it with textContent only); what Python writes as HTML (the commit order,
-    the exported page around its data) holds the payloads only escaped."""
+def strings_in(value, path="") -> list[tuple[str, str]]:
+    """(path, string) for every string in a JSON-like value."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in strings_in(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [x for i, v in enumerate(value) for x in strings_in(v, f"{path}[{i}]")]
+    return []
+
+
+class Tags(HTMLParser):
+    """The elements and attributes an HTML fragment makes."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags, self.handlers = [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.handlers += [name for name, _ in attrs if name.lower().startswith("on")]
+
+
+def test_the_python_made_html_escapes_payloads_before_it_reaches_the_page(crafted):
+    """The same rule checked without a browser. What Python still writes as HTML (the commit order, the
+    context bar, the answer differences, the fill preview, the chat's answer) holds the payloads only
+    escaped and makes no element of them; the player's value carries them only as JSON strings (the
+    player writes them with textContent), and the exported page embeds that value with `<` escaped."""
+    from diffutron_demo.app.service import shown_answer
     from diffutron_demo.render import fragments
     from diffutron_demo.render.runview import run_value
 
-    traj = Trajectory.load(crafted_file)
-    value = run_value(traj, label=PAYLOADS[1])
-    assert value["pieces"] and all(traj.pieces[int(t)] == p for t, p in value["pieces"].items()), "exact, as data"
-    assert any("<img" in p for p in value["pieces"].values())
-    order = fragments.commit_order_html(traj)
-    assert "__pwned" in order
-    assert not re.search(r"<\s*(img|script|svg)", order, re.I), order[:300]
-    page = standalone_html(traj)
+    escaped = html.escape(PAYLOADS[0], quote=True)
+    made = {
+        "commit order": fragments.commit_order_html(crafted),
+        "answer differences": fragments.diff_html(PAYLOADS[2], ALL_PAYLOADS),
+        "chat answer": shown_answer(crafted, len(crafted.steps)),
+        "stopped chat answer": shown_answer(dataclasses.replace(crafted, stop_reason="cancelled"), 8),
+        "context bar": fragments.context_bar_html(12, 5, 8, 256, dropped_turns=1),
+        "fill preview": fragments.infill_preview_html([(2, 6), (9, 12)], 20, 256),
+    }
+    allowed = {"div", "span", "mark", "b", "i", "br"}
+    for name, text in made.items():
+        parsed = Tags(text)
+        assert set(parsed.tags) <= allowed and parsed.handlers == [], (name, parsed.tags, parsed.handlers)
+        if name in ("context bar", "fill preview"):  # numbers only: no model or user text reaches them
+            assert "__pwned" not in text
+            continue
+        assert "__pwned" in text, name
+        assert not re.search(r"<\s*(img|script|svg)", text, re.I), (name, text[:300])
+        assert escaped in text, (name, text[:300])  # the payload, entity-escaped, shows as typed
+    assert made["stopped chat answer"].endswith("■ stopped at step 8 of ~8: partial answer")
+
+    value = run_value(crafted, label=PAYLOADS[1])
+    carried = [(path, s) for path, s in strings_in(value) if "__pwned" in s]
+    assert carried and {re.sub(r"\[\d+\]|\.\d+$", "", p) for p, _ in carried} <= \
+        {".label", ".pieces", ".reply", ".words.text", ".steps.say"}, sorted({p for p, _ in carried})
+    assert all(crafted.pieces[int(t)] == p for t, p in value["pieces"].items()), "exact, as data"
+    assert not any(ENTITY.search(s) for _, s in carried), "the value holds the text itself, not entities"
+    page = standalone_html(crafted)
     data = page.split('<script id="data" type="application/json">', 1)[1].split("</script>", 1)[0]
     assert "__pwned" in data and "<" not in data, "model text inside the <script> data is escaped"
     assert json.loads(data)["pieces"] == value["pieces"]
     title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
     assert "__pwned" in title and "<" not in title
+    outside = page.replace(data, "").replace(title, "")
+    assert "__pwned" not in outside, "the payloads reach the page only as the JSON data and the escaped title"

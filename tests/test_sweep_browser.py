@@ -1,11 +1,13 @@
 """A sweep's texts in a real browser (headless Chromium): a prompt and a setting name with markup
-stay text in report.html and in the app's Sweep tab; "Sweep this" in Compare gives a grid file
-that the sweep reads back as the same settings. Screenshots: artifacts/screenshots/sweep-*.png."""
+stay text in report.html and in the app's Sweep tab, whose viewer opens a kept trajectory in the
+player; "Sweep this" in Compare gives a grid file that the sweep reads back as the same settings, and a
+shell-quoted command with --compare-seeds. Screenshots: artifacts/screenshots/sweep-*.png."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import zipfile
 
 import pytest
@@ -13,7 +15,8 @@ import pytest
 from diffutron_demo.app.ui.compare import COLUMN_KNOBS
 from diffutron_demo.cli import main
 from diffutron_demo.settings import PRESETS, SamplerSettings
-from diffutron_demo.sweep.grid import grid_file_text, load_grid
+from diffutron_demo.record.trajectory import Trajectory
+from diffutron_demo.sweep.grid import grid_file_text, load_grid, sweep_command
 from diffutron_demo.sweep.load import load_files
 from tests.helpers_app import open_page, running_app, shot
 from tests.helpers_sweep import MARKUP, write_inputs
@@ -81,7 +84,14 @@ def app(tiny_checkpoint):
         yield url
 
 
-def test_sweep_tab_shows_the_zip_as_text_and_opens_a_trajectory(browser, app, sweep_zip):
+def kept_trajectory(sweep_dir, setting: str, prompt_id: str) -> tuple[str, Trajectory]:
+    """The file name and the run a sweep kept for one setting and prompt (seed 0)."""
+    rows = [json.loads(line) for line in (sweep_dir / "runs.jsonl").read_text(encoding="utf-8").splitlines()]
+    row = next(r for r in rows if r["setting"] == setting and r["prompt_id"] == prompt_id and r["seed"] == 0)
+    return row["trajectory"], Trajectory.load(sweep_dir / row["trajectory"])
+
+
+def test_sweep_tab_shows_the_zip_as_text_and_opens_a_trajectory(browser, app, sweep_dir, sweep_zip):
     page = open_page(browser, app)
     page.get_by_role("tab", name="Sweep").click()
     upload = page.locator('input[type="file"][accept*=".zip"]')
@@ -94,10 +104,22 @@ def test_sweep_tab_shows_the_zip_as_text_and_opens_a_trajectory(browser, app, sw
     assert MARKUP in answers and BOLD in answers
     assert page.locator(".dd-sweep-table").inner_text().count("bold") == 1
     assert_nothing_was_created(page, "Sweep tab")
+    # The first prompt is the one with markup; its run under the setting whose name is markup.
+    name, traj = kept_trajectory(sweep_dir, BOLD, "markup")
     box = page.get_by_label("open a kept trajectory in the viewer", exact=True)
     box.click()
-    page.get_by_role("option", name=re.compile(r"plain · seed 0")).click()
+    page.locator("ul[role=listbox] [role=option]", has_text=f"{BOLD} · seed 0").click()
     page.get_by_text(re.compile(r"Loaded: \d+ steps")).wait_for(timeout=60_000)
+    player = "document.querySelector('#player-sweep [data-ddp]')"
+    page.wait_for_function(f"{player}.dataset.state === 'done'")
+    assert page.text_content("#player-sweep .ddp-label") == \
+        f"Replay of {name}: {len(traj.steps)} steps, {traj.model['name']}"
+    assert page.evaluate(f"Number({player}.dataset.steps)") == len(traj.steps)
+    tokens = page.evaluate(f"() => [...{player}.querySelectorAll('.ddp-tokens .ddp-tok:not(.ddp-folded)')]"
+                           ".map(t => Number(t.dataset.pos))")
+    assert set(tokens) <= set(traj.slots) and tokens, "the canvas shows the kept run's answer positions"
+    hover = page.evaluate(f"{player}.__ddpApi.cellText({len(traj.steps)}, 0)")
+    assert hover[0].startswith(f"step {len(traj.steps)}, answer position 0"), hover
     assert_nothing_was_created(page, "Sweep tab, trajectory opened")
     shot(page, "sweep-tab.png")
     page.context.close()
@@ -106,6 +128,8 @@ def test_sweep_tab_shows_the_zip_as_text_and_opens_a_trajectory(browser, app, sw
 def test_sweep_this_in_compare_downloads_the_columns_as_a_grid(browser, app, tmp_path):
     page = open_page(browser, app)
     page.get_by_role("tab", name="Compare").click()
+    seed = page.get_by_label("seed", exact=True).filter(visible=True)
+    seed.fill("7")
     page.get_by_role("button", name="Sweep this").click()
     page.get_by_text(re.compile(r"Grid of 2 settings")).wait_for(timeout=60_000)
     link = page.locator('a[href*="grid.json"]').first
@@ -117,8 +141,23 @@ def test_sweep_this_in_compare_downloads_the_columns_as_a_grid(browser, app, tmp
     grid = load_grid(path)
     assert grid == {"column 1: dllm (model card)": PRESETS["dllm (model card)"],
                     "column 2: fast: threshold 0.9": PRESETS["fast: threshold 0.9"]}
-    assert "python -m diffutron_demo sweep --model tiny-a --grid grid.json" in page.locator("body").inner_text()
+    # The printed command: quoted for a shell, every setting of a prompt given the seed itself.
+    command = page.locator("code").filter(has_text="diffutron_demo sweep").first.inner_text().strip()
+    assert command == sweep_command("tiny-a", "grid.json", "prompts.txt", 7), command
+    assert shlex.split(command) == ["python", "-m", "diffutron_demo", "sweep", "--model", "tiny-a", "--grid",
+                                    "grid.json", "--prompts", "prompts.txt", "--seeds", "7", "--compare-seeds",
+                                    "--out", "sweep-out"]
+    assert "--compare-seeds" in page.locator("body").inner_text()
     page.context.close()
+
+
+def test_the_printed_sweep_command_is_quoted_for_a_shell():
+    """A model folder or file name with spaces or quotes comes back as one argument each."""
+    odd = "my models/tiny 'a'"
+    command = sweep_command(odd, "grid file.json", "prompts; rm -rf ~.txt", 3, "out dir")
+    assert shlex.split(command) == ["python", "-m", "diffutron_demo", "sweep", "--model", odd, "--grid",
+                                    "grid file.json", "--prompts", "prompts; rm -rf ~.txt", "--seeds", "3",
+                                    "--compare-seeds", "--out", "out dir"], command
 
 
 def test_uploaded_rows_that_are_not_rows_are_dropped(tmp_path, sweep_dir):

@@ -36,14 +36,25 @@ def branch_label(traj: Trajectory, index: int) -> str:
     b = traj.branches[index]
     if b.kind == "redo":
         slots = traj.branch(index).slots
-        rows = [slots.index(p) for x in b.blanks for p in range(x.start, x.end) if p in slots]
-        where = (f"answer position {rows[0]}" if len(rows) == 1 else f"answer positions {rows[0]}–{rows[-1]}") \
-            if rows else "nothing"
+        rows = sorted(slots.index(p) for x in b.blanks for p in range(x.start, x.end) if p in slots)
+        where = f"answer position{'s' if len(rows) > 1 else ''} {spans(rows)}" if rows else "nothing"
         return f"Redo {index + 1} after step {b.from_step}: {where}"
     changed = {k: v for k, v in b.settings.items() if traj.settings.get(k) != v}
     what = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changed.items()) or "same settings"
     pins = f", {len(b.pins)} pinned" if b.pins else ""
     return f"Branch {index + 1} from step {b.from_step} ({what}{pins})"
+
+
+def spans(rows: list[int]) -> str:
+    """Sorted numbers as ranges: [2, 3, 4, 9] -> "2–4, 9"."""
+    out, start = [], None
+    for i, r in enumerate(rows):
+        if start is None:
+            start = r
+        if i + 1 == len(rows) or rows[i + 1] != r + 1:
+            out.append(str(start) if start == r else f"{start}–{r}")
+            start = None
+    return ", ".join(out)
 
 
 def branch_choices(traj: Trajectory | None) -> list[tuple[str, int]]:

@@ -25,7 +25,7 @@ RULES = {
         "derived_random": " Scores and ranks were derived when this older file was loaded; the random draw itself "
                           "was not recorded.",
         "were": ("was", "were"),
-        "line": "Step {step} of {total}: {what}; {left} masks left{next}.",
+        "line": "Step {step} of {total}: {what}; {left} {masks} left{next}.",
         "wrote": "wrote {token} at answer position {pos}",
         "more": " and {k} more",
         "nothing": "nothing committed",
@@ -33,6 +33,7 @@ RULES = {
         "pinned": "pinned {token} at answer position {pos}",
         "redone": "masked {k} positions again to redo them",
         "stopped": "the stop check wrote the end marker from answer position {pos}",
+        "masks": ("mask", "masks"),
     },
     "tr": {
         "threshold": "Eşik τ = {tau}: {n} adaydan {above} tanesi en az bu kadar emindi, bu yüzden {took} tanesi "
@@ -51,7 +52,7 @@ RULES = {
         "derived_random": " Puanlar ve sıralar bu eski dosya yüklenirken türetildi; rastgele çekilişin kendisi "
                           "kaydedilmemişti.",
         "were": ("", ""),
-        "line": "Adım {step} / {total}: {what}; {left} maske kaldı{next}.",
+        "line": "Adım {step} / {total}: {what}; {left} {masks} kaldı{next}.",
         "wrote": "{pos}. konuma {token} yazıldı",
         "more": " ve {k} tane daha",
         "nothing": "hiçbir şey kesinleşmedi",
@@ -59,6 +60,7 @@ RULES = {
         "pinned": "{pos}. konuma {token} sabitlendi",
         "redone": "{k} konum yeniden yazılmak üzere tekrar maskelendi",
         "stopped": "durdurma denetimi {pos}. konumdan itibaren bitiş işaretini yazdı",
+        "masks": ("maske", "maske"),
     },
 }
 
@@ -116,4 +118,4 @@ def step_line(traj: Trajectory, record: Step, masks_left: int, total: int, lang:
     after = t["next"].format(token=shown(traj.piece(best.token)), pos=rows[best.pos], conf=f"{best.conf:.2f}") \
         if best else ""
     return t["line"].format(step=record.step + 1, total=max(total, record.step + 1), what=what, left=masks_left,
-                            next=after)
+                            masks=t["masks"][masks_left != 1], next=after)

@@ -78,7 +78,7 @@ def chat_tab(demo, current_model, sessions, recorded=None):
             settings, seed = read_settings(panel_values(knobs, values))
             turn = service.ChatTurn(current_model(request), text, pairs, settings, seed, raw=values[c["raw"]])
         except (PromptError, SettingsError) as exc:
-            yield {status: "", knobs["error"]: error_md(exc)}
+            yield {status: error_md(exc), knobs["error"]: error_md(exc)}  # in sight, the settings closed or not
             return
         stop_flag = sessions.get(request.session_hash).stop
         stop_flag.clear()

@@ -19,7 +19,7 @@ def control(name: str, value, *, compact: bool = False, label: str | None = None
     """The Gradio control for one settings field, from its knob (`compact`: a number box, no help)."""
     k, kind = KNOBS[name], FIELD_TYPES[name]
     text = label or name.replace("_", " ")
-    info = None if compact else k.help
+    info = None if compact else md_text(k.help)  # Gradio shows `info` as Markdown
     if k.choices:
         return gr.Dropdown(list(k.choices), value=value, label=text, info=info)
     if kind == "bool":
@@ -69,6 +69,15 @@ def read_settings(values: dict) -> tuple[SamplerSettings, int]:
     return SamplerSettings.from_dict({n: values[n] for n in KNOBS}), check_seed(values["seed"])
 
 
+def md_text(text: str) -> str:
+    """Text shown through Markdown as written: HTML escaped, and Markdown's marks (a blank's ___, the
+    backslash of a literal \\___) kept as characters."""
+    text = html.escape(text, quote=False)
+    for mark in "\\`*_[]":
+        text = text.replace(mark, "\\" + mark)
+    return text
+
+
 def error_md(exc: Exception) -> str:
     where = f"**{exc.field.replace('_', ' ')}**: " if isinstance(exc, SettingsError) else ""
-    return f"⚠️ {where}{html.escape(str(exc))}"
+    return f"⚠️ {where}{md_text(str(exc))}"

@@ -60,7 +60,7 @@ def fill_tab(current_model, sessions):
             canvas = build_infill(lm.tokenizer, values[text], blank_length=settings.blank_length,
                                   context_window=lm.context_window, question=values[question] or None)
         except (PromptError, SettingsError) as exc:
-            return {preview: "", knobs["error"]: error_md(exc)}
+            return {preview: error_md(exc), knobs["error"]: error_md(exc)}  # said where the text is typed
         return {preview: infill_preview_html(canvas.blanks, len(canvas.ids), canvas.context_window),
                 knobs["error"]: ""}
 
@@ -70,7 +70,7 @@ def fill_tab(current_model, sessions):
             settings, seed = read_settings(panel_values(knobs, values))
             fill = service.FillRun(current_model(request), values[text], settings, seed, values[question] or None)
         except (PromptError, SettingsError) as exc:
-            yield {status: "", knobs["error"]: error_md(exc)}
+            yield {status: error_md(exc), knobs["error"]: error_md(exc)}  # in sight, the settings closed or not
             return
         stop_flag = sessions.get(request.session_hash).stop
         stop_flag.clear()
