@@ -10,7 +10,11 @@ live, then played back at the fastest speed. Reported per step:
   browser drawing what arrived (the player's own timer, `__ddpApi.stats()`);
 - Play: the browser showing one step (its timer), no server involved.
 Then Compare (blocks of 32 beside blocks of 1): wall time from the click to the table, against the
-model time the table reports. Needs Debian's chromium (scripts/install-browser.sh).
+model time its runs recorded. Needs Debian's chromium (scripts/install-browser.sh).
+
+The browser shares this machine's two cores with the model here (a visitor's browser would not): the
+model runs on one torch thread (`--threads`), because two OpenMP threads spinning against the
+browser's own work made each step many times slower, which would flatter the drawing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 import time
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # see above; --threads changes it once torch is in
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CHROMIUM = "/usr/bin/chromium"
@@ -102,7 +107,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(BUNDLED_DEMO))
     parser.add_argument("--skip-compare", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the model (default: 1)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     from playwright.sync_api import sync_playwright
 
     demo = serve(args.model)
@@ -122,7 +131,7 @@ def main(argv=None) -> int:
             browser.close()
     finally:
         demo.close()
-    print(f"model: {args.model}; per step, in ms (the live frames thin to at most ~8 a second)\n")
+    print(f"model: {args.model}, {args.threads} torch thread(s); per step, in ms (live frames thin to ~8 a second)\n")
     print("| setting | steps | model | live drawing (server + browser) | Play (browser) | chat wall s |")
     print("|---|---|---|---|---|---|")
     for name, r, b in rows:

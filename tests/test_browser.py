@@ -71,25 +71,28 @@ def watched_run(page):
     page.wait_for_function("document.querySelector('input[aria-label=steps]').value === '128'")
     assert page.get_by_label("max new tokens", exact=True).input_value() == "128"
 
+    # Every change of the page while the run is live: the status line and the player's columns (a
+    # tiny model is fast, so the page records them itself rather than being polled).
+    page.evaluate(f"""() => {{ window.__seen = []; const r = {PLAYER};
+      const status = () => {{ const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        for (let n = w.nextNode(); n; n = w.nextNode()) if (/step \\d+ of ~\\d+|stop: \\w+/.test(n.nodeValue))
+          return n.nodeValue; return ''; }};
+      new MutationObserver(() => window.__seen.push([status(), r.dataset.state, Number(r.dataset.steps)]))
+        .observe(document.body, {{subtree: true, childList: true, characterData: true, attributes: true}}); }}""")
     message_box(page).fill(MESSAGE)
     page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_text(re.compile(r"stop: \w+")).wait_for(timeout=RUN_TIMEOUT_S * 1000)
     statuses, columns, final = [], [], None
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        text = status_text(page)
-        if text and "stop:" in text:
-            final = text
-            break
+    for text, state, drawn in page.evaluate("window.__seen"):
         match = RUNNING.search(text or "")
         if match and (not statuses or statuses[-1][0] != int(match.group(1))):
             statuses.append((int(match.group(1)), int(match.group(2))))
-            cols = page.evaluate(HEATMAP_COLUMNS_JS)
-            if cols is not None:
-                columns.append(cols)
-            if len(statuses) == 2:
-                shots["mid-run"] = shot(page, "02-mid-run.png")
-        time.sleep(0.03)
+        if state == "live" and (not columns or columns[-1] != drawn):
+            columns.append(drawn)
+        if text and "stop:" in text:
+            final = text
     assert final is not None, f"the run did not finish within {RUN_TIMEOUT_S} s; saw {statuses}"
+    shots["mid-run"] = shot(page, "02-run.png")
     page.get_by_text(re.compile(r"stop: complete")).wait_for()
     shots["done"] = shot(page, "03-run-done.png")
     return {"statuses": statuses, "columns": columns, "final": final, "shots": shots,

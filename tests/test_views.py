@@ -231,7 +231,7 @@ def test_why_and_the_spoken_line_are_the_records(saved):
         assert e["why"] == rule_words(record)
         left = sum(snapshots[s + 1][p] == mask for p in traj.slots)
         assert e["say"] == step_line(traj, record, left, n)
-        assert e["say"].startswith(f"Step {s + 1} of {n}: ") and f"; {left} masks left" in e["say"]
+        assert e["say"].startswith(f"Step {s + 1} of {n}: ") and f"; {left} {'mask' if left == 1 else 'masks'} left" in e["say"]
     tr = run_value(traj, label="saved", lang="tr")
     assert [e["why"] for e in tr["steps"]] == [rule_words(r, "tr") for r in traj.steps]
 

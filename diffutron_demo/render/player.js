@@ -481,7 +481,7 @@ function clearAll() {  // no run: nothing of the last one stays on the page
 function load(v) {
   if (!v || typeof v !== 'object' || !v.v) { clearAll(); return; }
   const fresh = !S.data || v.id !== S.data.id, wasLast = S.data ? S.step === lastStep() : true;
-  const started = fresh && !v.done && v.steps.length <= 1;
+  const started = fresh && !v.done;  // a new live run: on a phone, bring its canvas into view
   S.data = v; S.rowOf = new Map(v.rows.map((p, r) => [p, r]));
   if (fresh) { stop(); clearTimeout(S.sayTimer); S.cols = []; S.sel.clear(); S.anchor = null; S.hist = null; S.focus = 0; labels(); drawLegend(); }
   extend();
