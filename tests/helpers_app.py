@@ -71,3 +71,14 @@ def shot(page, name: str) -> Path:
     path = SHOTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def paced(step, seconds: float):
+    """`Run._step`, taking at least `seconds`: the app serves a tiny model in this process, whose runs
+    end before a person (or a test) could watch or stop them; paced at a real model's speed."""
+    import time
+
+    def slower(self, *args, **kwargs):
+        time.sleep(seconds)
+        return step(self, *args, **kwargs)
+    return slower

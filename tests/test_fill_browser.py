@@ -12,14 +12,13 @@ keyboard only. Bad input gets one sentence and loses nothing. Screenshots: artif
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from diffutron_demo.core.blanks import build_infill
 from diffutron_demo.core import sampler
 from diffutron_demo.core.models import load_model
-from tests.helpers_app import open_page, running_app, shot
+from tests.helpers_app import open_page, running_app, shot, paced
 
 TEXT = "Bugün hava ___ ve ben ___{3} gittim."
 GIVEN_TEXT = ["Bugün hava ", " ve ben ", " gittim."]  # the typed text around its blanks
@@ -146,14 +145,6 @@ def test_the_preview_counts_the_blanks_and_the_windows_share(page, lm):
     shot(page, "fill-01-preview.png")
 
 
-def paced(step, seconds: float = STEP_PACE_S):
-    """Run._step, taking at least `seconds` (the app serves the tiny model in this process)."""
-    def slower(self, *args, **kwargs):
-        time.sleep(seconds)
-        return step(self, *args, **kwargs)
-    return slower
-
-
 @pytest.fixture(scope="module")
 def filled(page, lm):
     """The typed text filled with blank length 24, Enter pressed, every frame of the player recorded.
@@ -169,7 +160,7 @@ def filled(page, lm):
     page.get_by_text(f"canvas {len(c.ids)} of").wait_for()
     page.evaluate(WATCH_JS)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sampler.Run, "_step", paced(sampler.Run._step))
+        mp.setattr(sampler.Run, "_step", paced(sampler.Run._step, STEP_PACE_S))
         text_box(page).press("Enter")
         page.wait_for_function(f"{FILL}.dataset.state === 'done' && {FILL}.querySelector('.ddp-label').textContent"
                                ".startsWith('Fill ·')", timeout=RUN_TIMEOUT_MS)

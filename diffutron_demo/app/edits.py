@@ -72,12 +72,14 @@ class BranchResult:
     note: str  # HTML
 
 
-def _store(traj: Trajectory, result: Trajectory, split: int, parent: int | None, pins=None) -> BranchResult:
+def _store(traj: Trajectory, result: Trajectory, split: int, parent: int | None, pins=None,
+           group: str | None = None) -> BranchResult:
     index = traj.add_branch(result, split, pins, parent=parent)
     view = traj.branch(index)
     base = shown(traj, parent)
     note = f"<b>{html.escape(branch_label(traj, index))}</b>: " + fragments.diff_html(base.reply, view.reply)
-    return BranchResult(index, view, run_panels(view, branch_label(traj, index), split=split, redo=True), note)
+    panels = run_panels(view, branch_label(traj, index), split=split, redo=True, group=group)
+    return BranchResult(index, view, panels, note)
 
 
 def branch(lm: LoadedModel, traj: Trajectory, at_step: int, changes: dict, pin_pos=None, pin_text: str = "",
@@ -96,16 +98,17 @@ def branch(lm: LoadedModel, traj: Trajectory, at_step: int, changes: dict, pin_p
 
 
 def redo(lm: LoadedModel, traj: Trajectory, positions: list[int], parent: int | None = None,
-         changes: dict | None = None) -> BranchResult:
+         changes: dict | None = None, group: str | None = None) -> BranchResult:
     """Mask `positions` (canvas positions) of the shown run's finished canvas again and fill them
-    with the same model, as infill; stored in `traj` as a redo branch from its last step."""
+    with the same model, as infill; stored in `traj` as a redo branch from its last step. `group`:
+    the players whose step the new one shares (Compare's columns)."""
     same_model(lm, traj, "redo its tokens")
     base = shown(traj, parent)
     if not positions:
         raise ValueError("Select the tokens to redo first.")
     settings = SamplerSettings.from_dict({**base.settings, **(changes or {})})
     result = redo_run(lm, base, positions, settings).run_to_end()
-    return _store(traj, result, len(base.steps), parent)
+    return _store(traj, result, len(base.steps), parent, group=group)
 
 
 def left_to_right(lm: LoadedModel, base: Trajectory) -> Trajectory:

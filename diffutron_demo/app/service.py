@@ -180,7 +180,7 @@ def compare_frames(lm: LoadedModel, task: Task, columns: dict[int, SamplerSettin
     last = 0.0
     for runs, stepped in compare_runs(lm, task, [columns[c] for c in order], seed, stop=stop):
         if not views:
-            views = [RunView(r.snapshot(), label=labels[c], expected=r.expected_steps(), group="compare")
+            views = [RunView(r.snapshot(), label=labels[c], expected=r.expected_steps(), group="compare", redo=True)
                      for c, r in zip(order, runs)]
         if stepped and time.perf_counter() - last < interval * len(runs):
             continue

@@ -26,7 +26,8 @@ RULES = {
                           "was not recorded.",
         "were": ("was", "were"),
         "line": "Step {step} of {total}: {what}; {left} {masks} left{next}.",
-        "wrote": "wrote {token} at answer position {pos}",
+        "wrote": "wrote {token} at answer position {pos}{blank}",
+        "in_blank": " (blank {k})",
         "more": " and {k} more",
         "nothing": "nothing committed",
         "next": "; most likely next: {token} at position {pos} ({conf})",
@@ -53,7 +54,8 @@ RULES = {
                           "kaydedilmemişti.",
         "were": ("", ""),
         "line": "Adım {step} / {total}: {what}; {left} {masks} kaldı{next}.",
-        "wrote": "{pos}. konuma {token} yazıldı",
+        "wrote": "{pos}. konuma{blank} {token} yazıldı",
+        "in_blank": " ({k}. boşluk)",
         "more": " ve {k} tane daha",
         "nothing": "hiçbir şey kesinleşmedi",
         "next": "; sıradaki en olası: {pos}. konumda {token} ({conf})",
@@ -92,6 +94,13 @@ def shown(text: str) -> str:
     return "‘" + (text.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·") or "∅") + "’"
 
 
+def _blank_of(traj: Trajectory, pos: int) -> int | None:
+    """A fill's blank (1-based) that holds canvas position `pos`; None for a generation run."""
+    if traj.mode != "infill":
+        return None
+    return next((k for k, b in enumerate(traj.blanks, start=1) if b.start <= pos < b.end), None)
+
+
 def step_line(traj: Trajectory, record: Step, masks_left: int, total: int, lang: str = "en") -> str:
     """What a screen reader says when this step is shown: what it wrote, what is left, what is next."""
     t, rows = RULES[lang], {p: i for i, p in enumerate(traj.slots)}
@@ -106,7 +115,9 @@ def step_line(traj: Trajectory, record: Step, masks_left: int, total: int, lang:
     else:
         what = ""
     if wrote:
-        first = t["wrote"].format(token=shown(traj.piece(wrote[0][1])), pos=wrote[0][0])
+        blank = _blank_of(traj, traj.slots[wrote[0][0]])
+        first = t["wrote"].format(token=shown(traj.piece(wrote[0][1])), pos=wrote[0][0],
+                                  blank=t["in_blank"].format(k=blank) if blank else "")
         what = (what + "; " if what else "") + first + (t["more"].format(k=len(wrote) - 1) if len(wrote) > 1 else "")
     elif not what:
         what = t["nothing"]

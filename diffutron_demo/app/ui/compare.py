@@ -12,7 +12,7 @@ import gradio as gr
 from ...core.chat import PromptError
 from ...settings import PRESETS, SamplerSettings, SettingsError, check_seed
 from ...sweep.grid import grid_file_text, sweep_command
-from .. import service
+from .. import edits, service
 from ..manager import model_argument
 from ..gpu import on_gpu
 from .controls import control, error_md, follow_preset
@@ -73,6 +73,7 @@ def _controls(first_prompt: str) -> dict:
         for i in range(COLUMNS):
             with gr.Column(min_width=220):
                 c["columns"].append(_column(i))
+    c["runs"] = gr.State({})  # column -> [its trajectory (branches kept), the branch it shows]
     c["table"] = gr.Dataframe(label="comparison", interactive=False)
     c["note"] = gr.Markdown()
     c["grid"] = gr.File(label="grid file for a sweep over a prompt set", interactive=False, visible=False)
@@ -97,6 +98,25 @@ def sweep_this(c: dict, current_model):
                            f"`grid.json`, write one prompt a line in `prompts.txt`, and run:\n\n```\n{command}\n```"
                            "\n\n`--compare-seeds` gives every setting of a prompt the seed itself, as Compare does, "
                            "so the sweep's answers for this prompt and seed are Compare's."}
+
+    return handler
+
+
+def redo_column(runs, number: int, col: dict, current_model):
+    """A column's Redo: the tokens chosen in its player filled again, the column then showing the redo."""
+
+    @on_gpu
+    def handler(held: dict, event: gr.EventData, request: gr.Request):
+        if number not in held:
+            raise gr.Error("Run the columns first.")
+        traj, parent = held[number]
+        try:
+            result = edits.redo(current_model(request), traj, [int(p) for p in getattr(event, "positions", [])],
+                                parent=parent, group="compare")
+        except (SettingsError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+        return {runs: {**held, number: [traj, result.index]}, col["player"]: result.panels.player,
+                col["answer"]: result.note}
 
     return handler
 
@@ -130,6 +150,7 @@ def compare_tab(current_model, sessions, first_prompt: str):
         for frame in itertools.chain([frame], frames):
             update = {**shown(frame), note: "running…"}
             if frame.done:
+                update[c["runs"]] = {col: [t, None] for col, t in zip(frame.columns, frame.trajs)}
                 stopped = any(t.stop_reason == "cancelled" for t in frame.trajs)
                 update.update({table: table_value(frame.rows),
                                note: ("■ Stopped: partial runs. " if stopped else "") +
@@ -141,7 +162,10 @@ def compare_tab(current_model, sessions, first_prompt: str):
         sessions.get(request.session_hash).stop.set()
 
     inputs = {c["prompt"], c["seed"], c["task"]} | {col[k] for col in columns for k in ["on", "preset"] + COLUMN_KNOBS}
-    outputs = [table, note] + players + answers
+    outputs = [table, note, c["runs"]] + players + answers
+    for number, col in enumerate(columns, start=1):
+        col["player"].submit(redo_column(c["runs"], number, col, current_model), c["runs"],
+                             [c["runs"], col["player"], col["answer"]], api_visibility="private")
     c["run"].click(run_all, inputs, outputs, api_visibility="private")
     c["prompt"].submit(run_all, inputs, outputs, api_visibility="private")  # Enter runs, as in the chat
     c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
