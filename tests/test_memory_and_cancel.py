@@ -31,7 +31,7 @@ from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import start_run
 from diffutron_demo.settings import REMASKING, SamplerSettings
 from diffutron_demo.record.trajectory import Trajectory
-from tests.helpers_app import open_page, running_app, shot
+from tests.helpers_app import open_page, running_app, shot, paced
 
 PROMPTS = ["Türkiye'nin başkenti neresidir?", "Merhaba! Nasılsın?", "İstanbul", "Bir, iki, üç, dört",
            "Yapay zekâ nedir?"]
@@ -189,7 +189,9 @@ def step_log(monkeypatch):
     return log
 
 
-def test_the_stop_button_stops_a_long_run_within_seconds(browser, app):
+def test_the_stop_button_stops_a_long_run_within_seconds(browser, app, monkeypatch):
+    # The tiny model takes a few ms a step: paced at 30 ms, the 128 steps outlast the click.
+    monkeypatch.setattr(sampler.Run, "_step", paced(sampler.Run._step, 0.03))
     page = open_page(browser, app)
     try:
         open_settings(page)

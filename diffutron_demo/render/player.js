@@ -478,10 +478,10 @@ function clearAll() {  // no run: nothing of the last one stays on the page
   for (const cv of [heat, over]) { cv.width = 0; cv.height = 0; cv.style.width = '0px'; cv.style.height = '0px'; }
   slider.max = 0; slider.value = 0; num.value = 0; total.textContent = '';
 }
-function load(v) {
+function load(v, arrived) {  // arrived: sent by the app (not the page's first value)
   if (!v || typeof v !== 'object' || !v.v) { clearAll(); return; }
   const fresh = !S.data || v.id !== S.data.id, wasLast = S.data ? S.step === lastStep() : true;
-  const started = fresh && !v.done;  // a new live run: on a phone, bring its canvas into view
+  const started = fresh && arrived && !v.quiz && !v.group;  // a new run arrives: on a phone, bring its canvas into view
   S.data = v; S.rowOf = new Map(v.rows.map((p, r) => [p, r]));
   if (fresh) { stop(); clearTimeout(S.sayTimer); S.cols = []; S.sel.clear(); S.anchor = null; S.hist = null; S.focus = 0; labels(); drawLegend(); }
   extend();
@@ -499,7 +499,7 @@ function load(v) {
   drawQuiz();
   if (v.quiz && fresh === false) focusQuiz();
   if (v.done && !fresh && !v.quiz) announce(say(T().run_done, { n: v.steps.length, reply: v.reply || '' }));
-  if (started && window.innerWidth < 700) canvasBox.scrollIntoView({ block: 'start', behavior: reducedMotion() ? 'auto' : 'smooth' });
+  if (started && window.innerWidth < 700) canvasBox.scrollIntoView({ block: 'start' });  // at once: later frames would stop a smooth scroll
 }
 function focusQuiz() {  // after a guess, focus goes to "Next step"; after Next, to the first slot to guess
   const q = S.data.quiz, target = q.revealed ? $('.ddp-next-q') : canvasBox.querySelector('.ddp-pick');
@@ -510,5 +510,5 @@ ROOT.__ddpApi = { go: (s) => { stop(); timed('step', () => go(s, true)); }, stat
   rows: () => G.rows.map((r) => r.rows), lastStep: () => lastStep() };
 let width = 0;  // redraw when the width changes (a phone turned), not when the panels below grow
 new ResizeObserver(() => { if (S.data && ROOT.clientWidth !== width) { width = ROOT.clientWidth; drawHeat(true); } }).observe(ROOT);
-watch('value', () => timed('live', () => load(props.value)));
+watch('value', () => timed('live', () => load(props.value, true)));
 load(props.value);
