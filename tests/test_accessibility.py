@@ -73,7 +73,8 @@ def test_after_a_run_the_player_has_no_serious_violation_and_says_done(browser, 
         page.keyboard.press("Enter")
         page.wait_for_function("(() => { const r = document.querySelector('#player-chat [data-ddp]');"
                                " return r.dataset.state === 'done' && r.dataset.steps === '64'; })()")
-        page.wait_for_timeout(1500)
+        # Gradio speaks at most every 5 s: its "Done" may come a while after the run.
+        page.wait_for_function("window.__said.includes('Done')", timeout=15_000)
         page.locator("#player-chat .ddp-slider").focus()
         page.keyboard.press("Home")
         for _ in range(5):
