@@ -99,6 +99,40 @@ def drawn(page, name="chat") -> dict:
 
 
 # -- nothing opens empty -------------------------------------------------------------------------
+# Gradio marks a component whose handler failed with an "Error" badge, or shows a toast.
+ERRORS_JS = """[...document.querySelectorAll('span.error, .toast-body')].filter(e => e.offsetParent)
+  .map(e => e.innerText.trim())"""
+
+
+def wait_for_example(cache) -> list:
+    deadline = time.monotonic() + 120
+    while not list((cache / "examples").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return list((cache / "examples").glob("*.json"))
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["example-cached", "no-example"])
+def test_a_page_load_raises_no_error(browser, app, cache, cached):
+    """Every handler a page load runs (the banner, the example) answers without an error, whether
+    the model's own example is there or not (the demo model's case: it never records one)."""
+    files = wait_for_example(cache)
+    assert files, "the example was not recorded"
+    away = [f.rename(f.with_suffix(".away")) for f in files] if not cached else []
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(app)
+        message_box(page).wait_for()
+        drawn(page)
+        page.wait_for_timeout(2500)
+        assert page.evaluate(ERRORS_JS) == []
+        assert ("tiny-a" in drawn(page)["label"]) == cached
+    finally:
+        context.close()
+        for f in away:
+            f.rename(f.with_suffix(".json"))
+
+
 def test_the_chat_opens_on_a_drawn_recorded_run(browser, app):
     page = open_page(browser, app)
     try:

@@ -115,10 +115,11 @@ class ModelManager:
                 self._loading.pop(key, None)
             return served
 
-    def peek(self) -> Served | None:
-        """The default choice if it is loaded already, without waiting (for a page being built)."""
+    def peek(self, label: str | None = None, int8: bool | None = None) -> Served | None:
+        """A choice (default: the app's) if it is loaded already, without waiting or loading it."""
+        key = (self.default_label if label is None else label, self.int8 if int8 is None else bool(int8))
         with self._lock:
-            return self._served.get((self.default_label, self.int8))
+            return self._served.get(key)
 
     def preload(self, report=print, after=None) -> threading.Thread:
         """Load the default choice in the background, so the page serves while it loads (the first

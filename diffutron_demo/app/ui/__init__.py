@@ -39,6 +39,12 @@ def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks
         session = sessions.get(getattr(request, "session_hash", None))
         return manager.serve(session.model, session.int8).lm
 
+    def model_if_ready(request: gr.Request | None = None):
+        """The visitor's model if it is loaded, else None: a page load never waits for a load."""
+        session = sessions.get(getattr(request, "session_hash", None))
+        served = manager.peek(session.model, session.int8)
+        return served and served.lm
+
     def forget(request: gr.Request):
         sessions.forget(request.session_hash)
 
@@ -47,7 +53,7 @@ def build_app(manager: ModelManager, sessions: Sessions = SESSIONS) -> gr.Blocks
         model_header(demo, manager, sessions)
         with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight
             with gr.Tab("Chat"):
-                chat_tab(demo, current_model, sessions, first)
+                chat_tab(demo, current_model, sessions, first, model_if_ready)
             with gr.Tab("Fill"):
                 fill_tab(current_model, sessions)
             with gr.Tab("Replay"):

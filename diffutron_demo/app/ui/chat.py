@@ -57,9 +57,10 @@ def _chat_column(example) -> dict:
     return c
 
 
-def chat_tab(demo, current_model, sessions, recorded=None):
+def chat_tab(demo, current_model, sessions, recorded=None, model_if_ready=None):
     """`recorded`: a recorded run (and its pictures) shown on arrival: chat, player at its last step.
-    A real model's own example (app/examples.py) replaces it on page load once it is recorded."""
+    A real model's own example (app/examples.py) replaces it on page load, once it is recorded and
+    the model is in (`model_if_ready`: a page load never waits for it)."""
     example = recorded and recorded.traj
     history_state = gr.State([])  # the real (question, answer) pairs; the Chatbot shows escaped text
     traj_state = gr.State(example)
@@ -96,11 +97,11 @@ def chat_tab(demo, current_model, sessions, recorded=None):
     def request_stop(request: gr.Request):
         sessions.get(request.session_hash).stop.set()
 
-    def arrive(request: gr.Request):
-        lm = current_model(request)
-        traj = None if lm.name == DEMO_MODEL else cached_example(lm)
+    def arrive(pairs, request: gr.Request):
+        lm = model_if_ready(request) if model_if_ready else None
+        traj = None if lm is None or lm.name == DEMO_MODEL or pairs else cached_example(lm)
         if traj is None:
-            return {}
+            return {history_state: pairs}  # the gallery's example (or the visitor's chat) stays
         label = f"Recorded example: {last_question(traj.prompt.get('text', ''))} · {lm.name}"
         return {chatbot: example_messages(traj), traj_state: traj, status: html.escape(example_note(traj)),
                 **viewer.finished(run_panels(traj, label, redo=True), traj)}
@@ -115,5 +116,5 @@ def chat_tab(demo, current_model, sessions, recorded=None):
     c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
     c["clear"].click(clear_chat, None, [chatbot, history_state, traj_state, context, status] + viewer.outputs,
                      api_visibility="private", queue=False)
-    demo.load(arrive, None, [chatbot, traj_state, status] + viewer.outputs, api_visibility="private",
-              concurrency_limit=None)
+    demo.load(arrive, history_state, [history_state, chatbot, traj_state, status] + viewer.outputs,
+              api_visibility="private", concurrency_limit=None)

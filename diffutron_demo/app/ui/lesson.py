@@ -53,8 +53,8 @@ class LessonTab:
         outputs = [self.state, self.label, self.player]
         begin.click(self.begin, [pick, lang], outputs, api_visibility="private")
         contrast.click(on_gpu(self.left_to_right), [pick, lang], outputs, api_visibility="private")
-        self.player.click(self.guess, [self.state, self.label], [self.player], api_visibility="private")
-        self.player.submit(self.advance, [self.state, self.label], [self.player], api_visibility="private")
+        self.player.click(self.guess, [self.state, self.label], [self.state, self.player], api_visibility="private")
+        self.player.submit(self.advance, [self.state, self.label], [self.state, self.player], api_visibility="private")
         lang.change(lambda code: {self.head: HEAD[code], begin: BUTTONS[code][0], contrast: BUTTONS[code][1]}, lang,
                     [self.head, begin, contrast], queue=False, api_visibility="private")
 
@@ -78,18 +78,18 @@ class LessonTab:
     def guess(self, lesson, label, event: gr.EventData):
         pos = getattr(event, "pos", None)
         if lesson is None or pos is None:
-            return {}
+            return {self.state: lesson}  # nothing to guess: everything stays as it is
         try:
             _, note = lesson.guess(int(pos))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        return {self.player: lesson_value(lesson, label, note)}
+        return {self.state: lesson, self.player: lesson_value(lesson, label, note)}
 
     def advance(self, lesson, label):
         if lesson is None or lesson.finished:
-            return {}
+            return {self.state: lesson}  # nothing to advance: everything stays as it is
         lesson.next()
-        return {self.player: lesson_value(lesson, label)}
+        return {self.state: lesson, self.player: lesson_value(lesson, label)}
 
 
 def lesson_tab(current_model, items: dict, first=None) -> LessonTab:
