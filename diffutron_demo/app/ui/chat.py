@@ -57,6 +57,22 @@ def _chat_column(example) -> dict:
     return c
 
 
+def own_example(model_if_ready, viewer, history_state, chatbot, traj_state, status):
+    """The page-load handler that shows the model's own recorded example (app/examples.py) once it
+    exists and the model is in; otherwise it leaves the gallery's example (or the visitor's chat)."""
+
+    def arrive(pairs, request: gr.Request):
+        lm = model_if_ready(request) if model_if_ready else None
+        traj = None if lm is None or lm.name == DEMO_MODEL or pairs else cached_example(lm)
+        if traj is None:
+            return {history_state: pairs}  # its own input back: nothing changes
+        label = f"Recorded example: {last_question(traj.prompt.get('text', ''))} · {lm.name}"
+        return {chatbot: example_messages(traj), traj_state: traj, status: html.escape(example_note(traj)),
+                **viewer.finished(run_panels(traj, label, redo=True), traj)}
+
+    return arrive
+
+
 def chat_tab(demo, current_model, sessions, recorded=None, model_if_ready=None):
     """`recorded`: a recorded run (and its pictures) shown on arrival: chat, player at its last step.
     A real model's own example (app/examples.py) replaces it on page load, once it is recorded and
@@ -97,14 +113,6 @@ def chat_tab(demo, current_model, sessions, recorded=None, model_if_ready=None):
     def request_stop(request: gr.Request):
         sessions.get(request.session_hash).stop.set()
 
-    def arrive(pairs, request: gr.Request):
-        lm = model_if_ready(request) if model_if_ready else None
-        traj = None if lm is None or lm.name == DEMO_MODEL or pairs else cached_example(lm)
-        if traj is None:
-            return {history_state: pairs}  # the gallery's example (or the visitor's chat) stays
-        label = f"Recorded example: {last_question(traj.prompt.get('text', ''))} · {lm.name}"
-        return {chatbot: example_messages(traj), traj_state: traj, status: html.escape(example_note(traj)),
-                **viewer.finished(run_panels(traj, label, redo=True), traj)}
 
     def clear_chat():
         return {chatbot: [], history_state: [], traj_state: None, context: "", status: "", **viewer.cleared()}
@@ -116,5 +124,6 @@ def chat_tab(demo, current_model, sessions, recorded=None, model_if_ready=None):
     c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
     c["clear"].click(clear_chat, None, [chatbot, history_state, traj_state, context, status] + viewer.outputs,
                      api_visibility="private", queue=False)
+    arrive = own_example(model_if_ready, viewer, history_state, chatbot, traj_state, status)
     demo.load(arrive, history_state, [history_state, chatbot, traj_state, status] + viewer.outputs,
               api_visibility="private", concurrency_limit=None)
