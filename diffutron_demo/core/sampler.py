@@ -251,21 +251,13 @@ class Run:
     def snapshot(self) -> Trajectory:
         """The run so far, cheaply, for a live frame: the steps list is shared and each id is
         decoded when a view first asks for it; no reply yet (see `trajectory()` for the record)."""
-        run = self
-
-        class Decoded(dict):
-            def get(self, token, default=None):
-                if token not in self:
-                    self[token] = run.pieces({token})[token]
-                return self[token]
-
         lm = self.lm
         return Trajectory(
             model={"name": lm.name, "device": lm.device, "dtype": lm.dtype, "context_window": lm.context_window},
             settings=self.settings.to_dict(), seed=self.seed, prompt={"text": self.prompt_text, **self.prompt_meta},
             prompt_ids=self.prompt_ids, special_ids={"mask": lm.mask_id, "pad": lm.pad_id, "eos": lm.eos_id,
                                                      "bos": lm.bos_id},
-            final_ids=self.final_ids, reply="", stop_reason=self.stop_reason, wall_ms=0.0, pieces=Decoded(),
+            final_ids=self.final_ids, reply="", stop_reason=self.stop_reason, wall_ms=0.0, pieces=DecodedPieces(self),
             steps=self.steps, mode=self.layout.mode, initial_ids=list(self.layout.initial),
         )
 
@@ -290,6 +282,19 @@ class Run:
             mode=self.layout.mode, initial_ids=list(self.layout.initial),
             blanks=blanks_of(self.layout.writes(lm.mask_id), lm.mask_id, self.before),
         )
+
+
+class DecodedPieces(dict):
+    """A run's token texts, each decoded the first time a view asks for it (a live frame's snapshot)."""
+
+    def __init__(self, run: Run):
+        super().__init__()
+        self.run = run
+
+    def get(self, token, default=None):
+        if token not in self:
+            self[token] = self.run.pieces({token})[token]
+        return self[token]
 
 
 def drive(runs: list[Run], batched: bool = False) -> Iterator[list[int]]:

@@ -14,7 +14,7 @@ import uuid
 
 from ..record.cells import row_index
 from ..record.explain import rule_words, step_line
-from ..record.stats import empty_reason, reply_rows
+from ..record.stats import empty_reason
 from ..record.step import Step
 from ..record.trajectory import Trajectory
 from ..record.words import answer_words
@@ -45,9 +45,7 @@ class RunView:
         # What never changes during a run: the same objects every frame, so the diff skips them.
         self.fixed = {
             "v": 1, "id": self.run_id, "label": label, "lang": lang, "text": player_texts(lang),
-            "palette": palette.PLAYER_PALETTE, "mode": traj.mode, "mask": self.mask, "rows": self.slots,
-            "special": [t for t in (traj.special_ids.get(k) for k in ("pad", "eos", "mask", "bos")) if t is not None],
-            "region": P, "initial": traj.initial_ids[P:], "split": split, "group": group,
+            "palette": palette.PLAYER_PALETTE, "mask": self.mask, "rows": self.slots, "region": P, "initial": traj.initial_ids[P:], "split": split, "group": group,
             "edges": self._edges(traj),
         }
 
@@ -110,8 +108,7 @@ class RunView:
             words = answer_words(traj)
             value.update({
                 "words": [{"rows": list(w.rows), "text": w.label, "pads": w.pads} for w in words],
-                "reply": traj.reply, "stop": traj.stop_reason, "empty": empty_reason(traj, self.lang),
-                "answer_rows": reply_rows(traj),
+                "reply": traj.reply, "empty": empty_reason(traj, self.lang),
             })
         value.update(extra)
         return value
