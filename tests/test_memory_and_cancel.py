@@ -215,7 +215,9 @@ def test_the_stop_button_stops_a_long_run_within_seconds(browser, app, monkeypat
         page.context.close()
 
 
-def test_a_closed_tab_frees_the_worker(browser, app, step_log):
+def test_a_closed_tab_frees_the_worker(browser, app, step_log, monkeypatch):
+    # Paced at 30 ms a step, the first run (192 steps) outlasts the 1.5 s it is watched before its tab closes.
+    monkeypatch.setattr(sampler.Run, "_step", paced(sampler.Run._step, 0.03))
     other = open_page(browser, app)  # the second user, loaded before the first one's run
     first = open_page(browser, app)
     try:
