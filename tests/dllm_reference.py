@@ -120,6 +120,24 @@ def _repetition_penalty(logits: torch.Tensor, x: torch.Tensor, penalty: float, m
     return logits
 
 
+def _sample_and_confidence(logits: torch.Tensor, temperature: float, remasking: str, generator):
+    """x0 by argmax or float64 Gumbel-max over the whole [1, T, V] tensor (ref §4.6.3), and each
+    position's confidence (ref §4.7): the sampled token's probability, or a uniform draw."""
+    dev, T = logits.device, logits.shape[1]
+    if temperature == 0:
+        x0 = torch.argmax(logits, dim=-1)
+    else:
+        l64 = logits.to(torch.float64)
+        u = torch.rand(l64.shape, dtype=torch.float64, generator=generator).to(dev)
+        x0 = torch.argmax(l64.exp() / (-torch.log(u)) ** temperature, dim=-1)
+    if remasking == "low_confidence":
+        p = F.softmax(logits, dim=-1)
+        conf = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+    else:
+        conf = torch.rand((1, T), generator=generator, dtype=torch.float32).to(dev)
+    return x0, conf
+
+
 @torch.inference_mode()
 def reference_generate(
     model,
@@ -176,20 +194,7 @@ def reference_generate(
                 logits = model(input_ids=x).logits
             logits = _repetition_penalty(logits, x, repetition_penalty, mask_id, eos_id)
 
-            # Sampling: argmax or float64 Gumbel-max (ref §4.6.3)
-            if temperature == 0:
-                x0 = torch.argmax(logits, dim=-1)
-            else:
-                l64 = logits.to(torch.float64)
-                u = torch.rand(l64.shape, dtype=torch.float64, generator=generator).to(dev)
-                x0 = torch.argmax(l64.exp() / (-torch.log(u)) ** temperature, dim=-1)
-
-            # Confidence (ref §4.7)
-            if remasking == "low_confidence":
-                p = F.softmax(logits, dim=-1)
-                conf = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
-            else:
-                conf = torch.rand((1, T), generator=generator, dtype=torch.float32).to(dev)
+            x0, conf = _sample_and_confidence(logits, temperature, remasking, generator)
             conf[:, P + (b + 1) * L :] = -math.inf  # upper bound only (ref §9)
             x0 = torch.where(M, x0, x)
             conf = torch.where(M, conf, torch.full_like(conf, -math.inf))

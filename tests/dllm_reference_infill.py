@@ -29,9 +29,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-from tests.dllm_reference import _apply_stop_criteria, _repetition_penalty, _transfer_schedule
+from tests.dllm_reference import _apply_stop_criteria, _repetition_penalty, _sample_and_confidence, _transfer_schedule
 
 
 @torch.inference_mode()
@@ -110,18 +109,7 @@ def reference_infill(
                 calls, passes = calls + 1, passes + 1
             logits = _repetition_penalty(logits.clone(), x, repetition_penalty, mask_id, eos_id)
 
-            if temperature == 0:
-                x0 = torch.argmax(logits, dim=-1)
-            else:  # float64 Gumbel-max over the whole [1, T, V] tensor, as the fork draws it
-                l64 = logits.to(torch.float64)
-                u = torch.rand(l64.shape, dtype=torch.float64, generator=generator).to(dev)
-                x0 = torch.argmax(l64.exp() / (-torch.log(u)) ** temperature, dim=-1)
-
-            if remasking == "low_confidence":
-                p = F.softmax(logits, dim=-1)
-                conf = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
-            else:
-                conf = torch.rand((1, T), generator=generator, dtype=torch.float32).to(dev)
+            x0, conf = _sample_and_confidence(logits, temperature, remasking, generator)  # as the fork draws them
             conf[:, :start] = -math.inf  # candidates: the masks inside the window only
             conf[:, stop:] = -math.inf
             x0 = torch.where(M, x0, x)
