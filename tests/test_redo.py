@@ -187,6 +187,15 @@ def test_the_cells_say_which_edit_touched_them(edited):
             assert all(order[rows[e.pos]] == split and ranks[rows[e.pos]] is None for e in edits)
 
 
+def test_the_spoken_line_counts_a_single_redone_position_in_the_singular(models):
+    traj = generation(models[0], GREEDY, 2)
+    traj.add_branch(redo_run(models[0], traj, traj.slots[:1]).run_to_end(), len(traj.steps))
+    view = traj.branch(0)
+    say = run_value(view, label="redo", split=len(traj.steps), redo=True)["steps"][len(traj.steps)]["say"]
+    assert "masked 1 position again to redo it;" in say
+    assert "positions" not in say
+
+
 def test_the_players_value_carries_the_edits_and_replays_them(edited):
     for index in (0, 1):
         view = edited.branch(index)

@@ -32,7 +32,7 @@ RULES = {
         "nothing": "nothing committed",
         "next": "; most likely next: {token} at position {pos} ({conf})",
         "pinned": "pinned {token} at answer position {pos}",
-        "redone": "masked {k} positions again to redo them",
+        "redone": ("masked {k} position again to redo it", "masked {k} positions again to redo them"),
         "stopped": "the stop check wrote the end marker from answer position {pos}",
         "masks": ("mask", "masks"),
     },
@@ -60,7 +60,7 @@ RULES = {
         "nothing": "hiçbir şey kesinleşmedi",
         "next": "; sıradaki en olası: {pos}. konumda {token} ({conf})",
         "pinned": "{pos}. konuma {token} sabitlendi",
-        "redone": "{k} konum yeniden yazılmak üzere tekrar maskelendi",
+        "redone": ("{k} konum yeniden yazılmak üzere tekrar maskelendi",) * 2,
         "stopped": "durdurma denetimi {pos}. konumdan itibaren bitiş işaretini yazdı",
         "masks": ("maske", "maske"),
     },
@@ -108,7 +108,8 @@ def step_line(traj: Trajectory, record: Step, masks_left: int, total: int, lang:
     wrote = [(rows[p], tokens.get(p)) for p in record.committed if p in rows and tokens.get(p) is not None]
     forced = {e.kind for e in record.forced}
     if "redo" in forced:
-        what = t["redone"].format(k=sum(e.kind == "redo" for e in record.forced))
+        k = sum(e.kind == "redo" for e in record.forced)
+        what = t["redone"][k != 1].format(k=k)
     elif "pin" in forced:
         pin = next(e for e in record.forced if e.kind == "pin")
         what = t["pinned"].format(token=shown(traj.piece(pin.token)), pos=rows.get(pin.pos, "?"))
