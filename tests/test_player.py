@@ -910,6 +910,9 @@ def test_quiz_shows_steps_up_to_the_question_and_picks_are_buttons(page, runs):
     host_page(page, quiz_value(case, k, picks, False))
     assert shown_step(page) == k and page.evaluate(f"{API}.lastStep()") == k
     assert page.get_attribute(".ddp-slider", "max") == str(k) and page.get_attribute(".ddp-num", "max") == str(k)
+    n = len(traj.steps)  # "of" counts the run's steps, as the caption does, though the slider stops at the question
+    assert page.text_content(".ddp-total") == f"of {n}" and page.get_attribute(".ddp-slider", "aria-valuetext") == f"Step {k} of {n}"
+    assert page.text_content(".ddp-caption").startswith(f"Step {k} of {n}")
     page.focus(".ddp-heat")
     page.keyboard.press("End")
     page.keyboard.press("ArrowRight")

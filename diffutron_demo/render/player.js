@@ -346,8 +346,10 @@ function go(step, byUser, quiet) {
   S.follow = S.step === S.data.steps.length;
   ROOT.dataset.step = S.step;
   slider.max = max; slider.value = S.step; num.max = max; num.value = S.step;
-  total.textContent = `${T().of} ${S.data.done || S.data.quiz ? max : '~' + S.data.expected}`;
-  slider.setAttribute('aria-valuetext', `${T().step} ${S.step} ${T().of} ${max}`);
+  // A lesson's slider stops at the question, but the run's length is what "of" counts, as in its caption.
+  const of = S.data.quiz ? S.data.steps.length : max;
+  total.textContent = `${T().of} ${S.data.done || S.data.quiz ? of : '~' + S.data.expected}`;
+  slider.setAttribute('aria-valuetext', `${T().step} ${S.step} ${T().of} ${of}`);
   drawMarker(); drawCanvas(); drawWhy(); showHistory(); drawTable();
   if (byUser && !quiet) announce(captionText());
   if (byUser && S.data.group) window.dispatchEvent(new CustomEvent('ddp-step', { detail: { group: S.data.group, step: S.step, from: S.data.id } }));
