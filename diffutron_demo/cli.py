@@ -126,9 +126,9 @@ def _record_gallery(args) -> int:
     return 0
 
 
-
 def _start(args, settings, seed):
     """(the model, the Run) for `generate` or `infill`; bad input raises before the model loads."""
+    from .app.manager import model_source
     from .core.blanks import BlankError, split_blanks, start_infill
     from .core.chat import PromptError, build_prompt
     from .core.models import load_model, quiet_transformers
@@ -145,21 +145,12 @@ def _start(args, settings, seed):
         raise BlankError("There is no blank in --text: write ___ (three or more underscores) where the model "
                          "should fill in; write \\___ for literal underscores.")
     quiet_transformers()
-    lm = load_model(_model_source(args.model), device=args.device, dtype=args.dtype, context_window=window)
+    lm = load_model(model_source(args.model), device=args.device, dtype=args.dtype, context_window=window)
     if args.command == "infill":
         return lm, start_infill(lm, text, settings, seed, question=args.question)[0]
     prompt = build_prompt(lm.tokenizer, text, raw=args.raw, max_new_tokens=settings.max_new_tokens,
                           context_window=lm.context_window)
     return lm, Run(lm, prompt.ids, settings, seed, prompt_text=prompt.text, prompt_meta={"raw": prompt.raw})
-
-
-def _model_source(name: str) -> str:
-    """`demo` is the bundled demo model's folder (or the random fallback's)."""
-    if name != "demo":
-        return name
-    from .app.manager import demo_checkpoint_dir
-
-    return str(demo_checkpoint_dir())
 
 
 def _generate(args) -> int:

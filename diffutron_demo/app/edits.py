@@ -7,10 +7,9 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from ..core.branching import branch_run, layout_of, redo_run
+from ..core.branching import branch_run, redo_run, rerun
 from ..core.chat import encode_text
 from ..core.models import LoadedModel
-from ..core.sampler import Run
 from ..record.checks import TrajectoryError
 from ..record.trajectory import Trajectory
 from ..render import fragments
@@ -115,8 +114,7 @@ def left_to_right(lm: LoadedModel, base: Trajectory) -> Trajectory:
     """The same prompt, seed and settings with block length 1: strictly left to right."""
     same_model(lm, base, "make a contrast run")
     settings = SamplerSettings.from_dict({**base.settings, "block_length": 1})
-    return Run(lm, base.prompt_ids, settings, base.seed, prompt_text=base.prompt.get("text", ""),
-               prompt_meta={k: v for k, v in base.prompt.items() if k != "text"}, layout=layout_of(base)).run_to_end()
+    return rerun(lm, base, settings).run_to_end()
 
 
 def load_replay(data: bytes | str, name: str = "the file") -> tuple[Trajectory | None, str, RunPanels | None]:

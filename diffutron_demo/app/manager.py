@@ -186,6 +186,12 @@ class ModelManager:
         return self.serve().is_demo
 
 
+def model_source(name: str) -> str:
+    """What to load for a command's --model: `demo` is the bundled demo model's folder (or the random
+    fallback's); anything else as given."""
+    return str(demo_checkpoint_dir()) if name == "demo" else name
+
+
 def model_argument(lm: LoadedModel) -> str:
     """What `--model` takes to load the same model again from the checkout's folder: the bundled demo
     model's folder, `demo` for the random fallback, a hub id, or a local folder by the name the page

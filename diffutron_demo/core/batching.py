@@ -25,7 +25,6 @@ class ModelInput:
         return self.ids.shape
 
 
-
 def group_key(lm: LoadedModel, x: ModelInput) -> tuple:
     """Inputs with equal keys share a pass: equal length, or one bucket of a bucketed encoder."""
     bucket_for = getattr(lm.encoder, "bucket_for", None)
@@ -38,17 +37,18 @@ def encode_group(lm: LoadedModel, xs: list[ModelInput]) -> list[torch.Tensor]:
     lengths = [x.shape[1] for x in xs]
     longest = max(lengths)
     pad = torch.nn.functional.pad
+    masked = any(x.keys is not None for x in xs)
     with torch.inference_mode():
-        if any(x.keys is not None for x in xs):  # an infill's mask, the other rows' padding hidden
-            ids = torch.cat([pad(x.ids, (0, longest - x.shape[1]), value=lm.pad_id) for x in xs])
-            keys = torch.cat([pad(x.keys if x.keys is not None else torch.ones_like(x.ids), (0, longest - x.shape[1]))
-                              for x in xs])
-            hidden = lm.encode(ids, attention_mask=keys)
-        elif min(lengths) == longest:
+        if min(lengths) == longest and not masked:
             hidden = lm.encode(torch.cat([x.ids for x in xs]))
-        else:  # right-pad to the longest; the encoder masks each row past its own length
-            padded = torch.cat([pad(x.ids, (0, longest - x.shape[1]), value=lm.pad_id) for x in xs])
-            hidden = lm.encode(padded, lengths=[x.shape[1] for x in xs for _ in range(x.shape[0])])
+        else:  # right-pad to the longest; the encoder hides each row's padding (and an infill's eos ids)
+            ids = torch.cat([pad(x.ids, (0, longest - x.shape[1]), value=lm.pad_id) for x in xs])
+            if masked:
+                keys = torch.cat([pad(x.keys if x.keys is not None else torch.ones_like(x.ids),
+                                      (0, longest - x.shape[1])) for x in xs])
+                hidden = lm.encode(ids, attention_mask=keys)
+            else:
+                hidden = lm.encode(ids, lengths=[x.shape[1] for x in xs for _ in range(x.shape[0])])
     out, row = [], 0
     for x in xs:
         out.append(hidden[row : row + x.shape[0], : x.shape[1]])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..record.step import Edit
 from ..record.trajectory import Trajectory
 from ..settings import SamplerSettings
-from .layout import INFILL, Layout
+from .layout import Layout
 from .models import LoadedModel
 from .sampler import Run, Start
 from .schedule import transfer_schedule
@@ -17,13 +17,18 @@ SCHEDULE_FIELDS = ("steps", "block_length", "remasking")
 
 def layout_of(traj: Trajectory) -> Layout:
     """The layout a recorded run ran with."""
-    origin = 0 if traj.mode == INFILL else traj.prompt_len
-    return Layout(tuple(traj.initial_ids), origin, traj.mode)
+    return Layout(tuple(traj.initial_ids), traj.origin, traj.mode)
 
 
-def _same_run(traj: Trajectory) -> dict:
+def _same_run(traj: Trajectory, layout: Layout | None = None) -> dict:
+    """The Run arguments a continuation keeps from `traj`: its prompt and (unless given) its layout."""
     return {"prompt_text": traj.prompt.get("text", ""),
-            "prompt_meta": {k: v for k, v in traj.prompt.items() if k != "text"}, "layout": layout_of(traj)}
+            "prompt_meta": {k: v for k, v in traj.prompt.items() if k != "text"}, "layout": layout or layout_of(traj)}
+
+
+def rerun(lm: LoadedModel, traj: Trajectory, settings: SamplerSettings) -> Run:
+    """A fresh Run of `traj`'s prompt (or text with blanks) and seed, from step 0, with other settings."""
+    return Run(lm, traj.prompt_ids, settings, traj.seed, **_same_run(traj))
 
 
 def branch_run(lm: LoadedModel, traj: Trajectory, at_step: int, settings: SamplerSettings | None = None,
@@ -36,7 +41,7 @@ def branch_run(lm: LoadedModel, traj: Trajectory, at_step: int, settings: Sample
     recorded as forced edits of the branch's first step; only a position still masked at the split
     can be pinned (a pin never overwrites a committed token)."""
     settings = settings or SamplerSettings.from_dict(traj.settings)
-    if traj.mode != INFILL and settings.max_new_tokens != len(traj.final_ids) - traj.prompt_len:
+    if not traj.is_infill and settings.max_new_tokens != len(traj.final_ids) - traj.prompt_len:
         raise ValueError("A branch keeps the canvas: max new tokens can't change.")
     if not 0 <= at_step <= len(traj.steps):
         raise ValueError(f"Branch step must be between 0 and {len(traj.steps)}.")
@@ -73,7 +78,7 @@ def redo_run(lm: LoadedModel, traj: Trajectory, positions, settings: SamplerSett
     edits = [Edit(p, mask, before[p], "redo") for p in chosen]
     left = {i for i, t in enumerate(before) if t == mask} - set(chosen)  # still masked, not chosen: they stay
     return Run(lm, traj.prompt_ids, settings, traj.seed if seed is None else seed, start=Start(step=len(traj.steps)),
-               pins=edits, before=before, **{**_same_run(traj), "layout": Layout.infill(canvas, fixed=left)})
+               pins=edits, before=before, **_same_run(traj, Layout.infill(canvas, fixed=left)))
 
 
 def _resume_point(traj: Trajectory, at_step: int, settings: SamplerSettings) -> Start:

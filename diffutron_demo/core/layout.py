@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-GENERATE, INFILL = "generate", "infill"
+from ..record.trajectory import GENERATE, INFILL
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Layout:
     def infill(cls, canvas: list[int], fixed=frozenset()) -> "Layout":
         return cls(tuple(canvas), 0, INFILL, frozenset(fixed))
 
-    def writes(self, mask_id: int) -> list[int]:
+    def writes(self) -> list[int]:
         """The canvas with the masks this run leaves alone hidden: what its blanks are read from."""
         return [-1 if i in self.fixed else t for i, t in enumerate(self.initial)]
 
@@ -63,9 +63,9 @@ class Layout:
     def expected_steps(self, steps: int, block_length: int, mask_id: int) -> int:
         """Steps a scheduled run takes: per block, one per mask up to the block's budget (a block
         without masks costs nothing; the schedule drops steps that would commit nothing)."""
-        budget = self.steps_per_block(steps, block_length)
+        budget, canvas = self.steps_per_block(steps, block_length), self.writes()
         total = 0
         for block in range(self.num_blocks(block_length)):
             start, end = self.window(block, block_length)
-            total += min(self.writes(mask_id)[start:end].count(mask_id), budget)
+            total += min(canvas[start:end].count(mask_id), budget)
         return total

@@ -280,7 +280,7 @@ class Run:
             final_ids=ids, reply=self.reply(), stop_reason=self.stop_reason,
             wall_ms=round((end - self.started) * 1000, 3), pieces=self.pieces(seen), steps=list(self.steps),
             mode=self.layout.mode, initial_ids=list(self.layout.initial),
-            blanks=blanks_of(self.layout.writes(lm.mask_id), lm.mask_id, self.before),
+            blanks=blanks_of(self.layout.writes(), lm.mask_id, self.before),
         )
 
 

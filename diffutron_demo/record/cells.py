@@ -49,14 +49,9 @@ class Cell:
 EMPTY = Cell(MASKED, None, None)
 
 
-def row_index(traj: Trajectory) -> dict[int, int]:
-    """Canvas position -> answer position (row)."""
-    return {pos: i for i, pos in enumerate(traj.slots)}
-
-
 def cell_grid(traj: Trajectory, upto: int | None = None) -> list[list[Cell]]:
     """grid[step][answer position] for steps 0..upto-1 (the state *after* that step)."""
-    index = row_index(traj)
+    index = traj.row_of
     upto = len(traj.steps) if upto is None else min(upto, len(traj.steps))
     current: list[Cell] = [EMPTY] * len(index)
     grid = []
@@ -104,10 +99,11 @@ def next_row(previous: list[Cell], record: Step, index: dict[int, int], mask_id:
     return row
 
 
-def commit_steps(traj: Trajectory) -> list[int | None]:
-    """For each answer position, the step that last wrote it (None: never, or masked again since)."""
+def commit_steps(traj: Trajectory, grid: list[list[Cell]] | None = None) -> list[int | None]:
+    """For each answer position, the step that last wrote it (None: never, or masked again since).
+    `grid`: the run's cell_grid, where the caller has it already."""
     out: list[int | None] = [None] * traj.answer_len
-    for s, row in enumerate(cell_grid(traj)):
+    for s, row in enumerate(grid or cell_grid(traj)):
         for i, cell in enumerate(row):
             if cell.state in (COMMITTED_NOW, FORCED) or cell.event == "pin":
                 out[i] = traj.steps[s].step
@@ -116,10 +112,11 @@ def commit_steps(traj: Trajectory) -> list[int | None]:
     return out
 
 
-def commit_ranks(traj: Trajectory) -> list[tuple[int, int] | None]:
-    """For each answer position, (rank at commit, candidates then) as recorded; None if not by rank."""
+def commit_ranks(traj: Trajectory, grid: list[list[Cell]] | None = None) -> list[tuple[int, int] | None]:
+    """For each answer position, (rank at commit, candidates then) as recorded; None if not by rank.
+    `grid`: the run's cell_grid, where the caller has it already."""
     out: list[tuple[int, int] | None] = [None] * traj.answer_len
-    for s, row in enumerate(cell_grid(traj)):
+    for s, row in enumerate(grid or cell_grid(traj)):
         n = len(traj.steps[s].candidates)
         for i, cell in enumerate(row):
             if cell.state == COMMITTED_NOW:

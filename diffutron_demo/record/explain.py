@@ -96,14 +96,14 @@ def shown(text: str) -> str:
 
 def _blank_of(traj: Trajectory, pos: int) -> int | None:
     """A fill's blank (1-based) that holds canvas position `pos`; None for a generation run."""
-    if traj.mode != "infill":
+    if not traj.is_infill:
         return None
     return next((k for k, b in enumerate(traj.blanks, start=1) if b.start <= pos < b.end), None)
 
 
 def step_line(traj: Trajectory, record: Step, masks_left: int, total: int, lang: str = "en") -> str:
     """What a screen reader says when this step is shown: what it wrote, what is left, what is next."""
-    t, rows = RULES[lang], {p: i for i, p in enumerate(traj.slots)}
+    t, rows = RULES[lang], traj.row_of
     tokens, chosen = record.proposals(), set(record.committed)
     wrote = [(rows[p], tokens.get(p)) for p in record.committed if p in rows and tokens.get(p) is not None]
     forced = {e.kind for e in record.forced}

@@ -17,7 +17,8 @@ from .upgrade import upgrade
 # `initial_ids`, `blanks`, redo branches) and each draft's entropy, margin and rest.
 SCHEMA_VERSION = 4
 MAX_FILE_BYTES = 20 * 1024 * 1024  # generous for 1024 steps x 1024 positions; uploads stay bounded
-MODES = ("generate", "infill")
+GENERATE, INFILL = "generate", "infill"  # a run after a prompt; blanks anywhere in a text
+MODES = (GENERATE, INFILL)
 BRANCH_KINDS = ("what_if", "redo")
 KNOWN_FIELDS = {"schema_version", "model", "settings", "seed", "prompt", "prompt_ids", "special_ids", "final_ids",
                 "reply", "stop_reason", "wall_ms", "pieces", "steps", "branches", "mode", "initial_ids", "blanks"}
@@ -73,7 +74,7 @@ def build(data) -> dict:
     mode = v.field(data, "mode", str)
     v.require(mode in MODES, "mode", f"must be one of {', '.join(MODES)} (got '{mode[:20]}')")
     initial_ids = v.ids(data, "initial_ids", pieces, also=special["mask"])
-    v.require(len(prompt_ids) >= 1 or mode == "infill", "prompt_ids", "is empty")
+    v.require(len(prompt_ids) >= 1 or mode == INFILL, "prompt_ids", "is empty")
     v.require(len(initial_ids) == len(final_ids) >= len(prompt_ids), "initial_ids",
               "must be as long as final_ids, and not shorter than prompt_ids")
     v.require(initial_ids[: len(prompt_ids)] == prompt_ids, "initial_ids", "does not start with prompt_ids")

@@ -22,7 +22,7 @@ def reply_rows(traj: Trajectory) -> list[int]:
     before the end marker (the padding and the marker are how the model ends, not what it answers).
     Infill: every blank position."""
     rows = list(range(traj.answer_len))
-    if traj.mode == "infill":
+    if traj.is_infill:
         return rows
     ends = (traj.special_ids["pad"], traj.special_ids["eos"])
     tokens = [traj.final_ids[p] for p in traj.slots]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from .branch import Blank, Branch, blanks_of
 from .checks import TrajectoryError
-from .load import BRANCH_KINDS, KNOWN_FIELDS, MAX_FILE_BYTES, MODES, SCHEMA_VERSION, build, parse
+from .load import BRANCH_KINDS, GENERATE, INFILL, KNOWN_FIELDS, MAX_FILE_BYTES, MODES, SCHEMA_VERSION, build, parse
 from .step import Step
 
-__all__ = ["BRANCH_KINDS", "Blank", "Branch", "KNOWN_FIELDS", "MAX_FILE_BYTES", "MODES", "SCHEMA_VERSION", "Trajectory",
-           "TrajectoryError", "blanks_of"]
+__all__ = ["BRANCH_KINDS", "Blank", "Branch", "GENERATE", "INFILL", "KNOWN_FIELDS", "MAX_FILE_BYTES", "MODES",
+           "SCHEMA_VERSION", "Trajectory", "TrajectoryError", "blanks_of"]
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Trajectory:
     schema_version: int = SCHEMA_VERSION
     branches: list[Branch] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
-    mode: str = "generate"  # or "infill": blanks anywhere in a given text
+    mode: str = GENERATE  # or INFILL: blanks anywhere in a given text
     initial_ids: list[int] | None = None  # the canvas before step 0 (None: the prompt, then masks)
     blanks: list[Blank] | None = None  # the spans the run fills (None: every masked span of initial_ids)
 
@@ -53,6 +53,15 @@ class Trajectory:
     def prompt_len(self) -> int:
         return len(self.prompt_ids)
 
+    @property
+    def is_infill(self) -> bool:
+        return self.mode == INFILL
+
+    @property
+    def origin(self) -> int:
+        """Where block 0 starts: the canvas's start in infill, the end of the prompt in generation."""
+        return 0 if self.is_infill else self.prompt_len
+
     @cached_property
     def slots(self) -> list[int]:
         """The canvas positions the run writes, in canvas order: the heatmap's rows, numbered as
@@ -61,6 +70,11 @@ class Trajectory:
         chosen = {i for i, t in enumerate(self.initial_ids) if t == mask}
         chosen.update(e.pos for st in self.steps for e in st.forced if e.kind == "redo")
         return sorted(chosen)
+
+    @cached_property
+    def row_of(self) -> dict[int, int]:
+        """Canvas position -> answer position (the heatmap's row), for each of `slots`."""
+        return {pos: i for i, pos in enumerate(self.slots)}
 
     @property
     def answer_len(self) -> int:

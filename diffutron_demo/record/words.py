@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cells import COMMITTED, DONE, FORCED, MASKED, PARTIAL, CellState, cell_grid, row_index
+from .cells import COMMITTED, DONE, FORCED, MASKED, PARTIAL, CellState, cell_grid
 from .trajectory import Trajectory
 
 APOSTROPHES = "'’`"
@@ -77,7 +77,7 @@ def answer_words(traj: Trajectory) -> list[Word]:
     specials = {traj.special_ids[k] for k in ("pad", "eos", "mask") if traj.special_ids.get(k) is not None}
     flags = [t in specials for t in ids]
     pieces = [traj.piece(t) for t in ids]
-    index = row_index(traj)
+    index = traj.row_of
     words = []
     for a, b in word_spans(pieces, flags):
         rows = tuple(index[start + k] for k in range(a, b) if start + k in index)

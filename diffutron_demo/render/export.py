@@ -12,8 +12,8 @@ from .runview import run_value
 def standalone_html(traj: Trajectory, label: str | None = None) -> str:
     """A single HTML file (no network, no server) that plays the run with the app's own player,
     opening where the app shows it: at the last step."""
-    question = last_question(traj.prompt.get("text", "")) if traj.mode == "generate" else \
-        traj.prompt.get("input", traj.prompt.get("text", ""))
+    question = traj.prompt.get("input", traj.prompt.get("text", "")) if traj.is_infill else \
+        last_question(traj.prompt.get("text", ""))
     name = label or f"{traj.model.get('name', '')} · {len(traj.steps)} steps"
     value = run_value(traj, label=name, extra={"prompt": question})
     return standalone_page(value, f"diffutron-demo: {question[:60]}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import html
 
-from ..record.cells import commit_ranks, commit_steps
+from ..record.cells import cell_grid, commit_ranks, commit_steps
 from ..record.trajectory import Trajectory
 from . import palette
 
@@ -32,7 +32,8 @@ def _tinted(conf: float, body: str, title: str, extra_class: str = "", extra_sty
 def commit_order_html(traj: Trajectory) -> str:
     """The answer with each token tinted by the step that committed it: how left-to-right was it?
     Each token also says it in words (its title and the screen reader's label)."""
-    order, ranks = commit_steps(traj), commit_ranks(traj)
+    grid = cell_grid(traj)  # read once for both
+    order, ranks = commit_steps(traj, grid), commit_ranks(traj, grid)
     total = max(len(traj.steps) - 1, 1)
     spans = []
     for i, step in enumerate(order):

@@ -159,7 +159,7 @@ def _plan(traj: Trajectory, grid, cell: int, shown: list[int]) -> _Plan:
 
 def _title(traj: Trajectory) -> str:
     """The question (generation) or the text with blanks (infill), on one line."""
-    if traj.mode == "infill":
+    if traj.is_infill:
         text = traj.prompt.get("input") or traj.prompt.get("text", "")
     else:
         text = last_question(traj.prompt.get("text", ""))

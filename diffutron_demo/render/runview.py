@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 
-from ..record.cells import row_index
 from ..record.explain import rule_words, step_line
 from ..record.stats import empty_reason
 from ..record.step import Step
@@ -34,7 +33,7 @@ class RunView:
         self.lang, self.expected, self.redo = lang, expected, redo
         self.run_id = run_id or uuid.uuid4().hex[:12]  # a new run starts the player over
         self.slots = list(traj.slots)
-        self.index = row_index(traj)
+        self.index = traj.row_of
         self.mask = traj.special_ids["mask"]
         self.steps: list[dict] = []
         self.pieces: dict[str, str] = {}
@@ -119,8 +118,7 @@ class RunView:
         L = traj.settings.get("block_length") or len(self.slots)
         if L <= 1:
             return []
-        origin = 0 if traj.mode == "infill" else traj.prompt_len
-        starts = range(origin + L, len(traj.final_ids), L)
+        starts = range(traj.origin + L, len(traj.final_ids), L)
         # A block's first row: the first slot at or after its start.
         rows = {next((i for i, q in enumerate(self.slots) if q >= p), None) for p in starts}
         return sorted(r for r in rows if r)

@@ -109,6 +109,7 @@ def _launch(args, inputs: Inputs, say) -> int:
     import torch
     from accelerate import PartialState
 
+    from ..app.manager import model_source
     from ..core.models import load_model, quiet_transformers
     from .runner import Context
 
@@ -144,16 +145,6 @@ def _launch(args, inputs: Inputs, say) -> int:
         expected = len(inputs.grid) * len(inputs.prompts) * len(inputs.seeds)
         say(finish(inputs.out, ctx.launch, time.perf_counter() - started, state.num_processes, expected))
     return 0
-
-
-def model_source(name: str) -> str:
-    """What to load for --model: `demo` is the bundled demo model's folder (or the random fallback's),
-    as for `generate` and `infill`; anything else as given."""
-    if name != "demo":
-        return name
-    from ..app.manager import demo_checkpoint_dir
-
-    return str(demo_checkpoint_dir())
 
 
 def _prepare(inputs: Inputs, force: bool, model_facts: dict, launch: dict, old: dict | None) -> None:

@@ -13,7 +13,7 @@ import unicodedata
 from ..template import END_MARKER
 from ..record.stats import answer_tokens, committed_count, forward_passes, mean_committed_conf, model_ms, \
     repeated_ngrams
-from ..record.trajectory import Trajectory
+from ..record.trajectory import INFILL, Trajectory
 
 
 def run_figures(traj: Trajectory) -> dict:
@@ -40,7 +40,7 @@ def run_figures(traj: Trajectory) -> dict:
 def closed(traj: Trajectory) -> bool | None:
     """The answer ended by itself: the end marker or the eos token was generated (None for infill:
     the given text ends it)."""
-    if traj.mode == "infill":
+    if traj.is_infill:
         return None
     body = traj.final_ids[traj.prompt_len :]
     if traj.special_ids["eos"] in body:
@@ -97,6 +97,6 @@ def compared(row: dict, reference_row: dict | None, reference_text: str | None) 
     ref_ok = reference_row is not None and reference_row.get("status") == "ok"
     row["agreement"] = agreement(row["answer_ids"], reference_row["answer_ids"]) if ok and ref_ok else None
     row["exact_match"] = row["answer_ids"] == reference_row["answer_ids"] if ok and ref_ok else None
-    if row.get("mode") != "infill":
+    if row.get("mode") != INFILL:
         row["chrf"] = chrf(row["reply"], reference_text) if ok and reference_text is not None else None
     return row

@@ -9,7 +9,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..record.trajectory import MAX_FILE_BYTES
+from ..record.trajectory import GENERATE, MAX_FILE_BYTES, MODES
 from . import runsfile
 from .grid import SweepInputError
 from .summary import FIGURES, from_csv, summarize
@@ -93,7 +93,7 @@ def _well_formed(row: dict) -> bool:
     # An infill row's fields (rows from before them, and generation rows, have none).
     lists = all(row.get(f) is None or (isinstance(row[f], list) and all(isinstance(t, str) for t in row[f]))
                 for f in ("blank_fills", "blank_references"))
-    return numbers and ok and texts and lists and row.get("mode", "generate") in ("generate", "infill")
+    return numbers and ok and texts and lists and row.get("mode", GENERATE) in MODES
 
 
 def _assemble(found: dict, trajectories: dict) -> SweepData:

@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..record.trajectory import GENERATE, INFILL, MODES
 from .grid import SweepInputError
 
 FIELDS = ("prompt", "id", "reference", "mode", "question")
-MODES = ("generate", "infill")
 MAX_ID = 80
 
 
@@ -33,7 +33,7 @@ class PromptItem:
     id: str
     text: str
     reference: str | None = None  # generation: the answer; infill: the whole filled text, when given as one
-    mode: str = "generate"  # or "infill": `text` holds ___ blanks
+    mode: str = GENERATE  # or INFILL: `text` holds ___ blanks
     question: str | None = None  # infill: the chat question the text answers (None: raw text)
     blank_references: tuple[str, ...] | None = None  # infill: one reference per blank, when known
 
@@ -79,7 +79,7 @@ def _jsonl(name: str, text: str) -> list[PromptItem]:
         unknown = sorted(set(row) - set(FIELDS))
         if unknown:
             raise SweepInputError(f"{where}: unknown field '{unknown[0]}' (fields: {', '.join(FIELDS)}).")
-        prompt, mode = row.get("prompt"), row.get("mode", "generate")
+        prompt, mode = row.get("prompt"), row.get("mode", GENERATE)
         if not isinstance(prompt, str) or not prompt.strip():
             raise SweepInputError(f"{where}: 'prompt' must be non-empty text.")
         if mode not in MODES:
@@ -89,7 +89,7 @@ def _jsonl(name: str, text: str) -> list[PromptItem]:
         if pid in ids:
             raise SweepInputError(f"{where}: id '{pid}' is used twice.")
         ids.add(pid)
-        if mode == "infill":
+        if mode == INFILL:
             items.append(_infill(where, pid, prompt, row))
             continue
         reference = row.get("reference")
@@ -131,7 +131,7 @@ def _infill(where: str, pid: str, text: str, row: dict) -> PromptItem:
             whole = reference
     elif reference is not None:
         raise SweepInputError(f"{where}: 'reference' must be text, or a list of texts (one per blank).")
-    return PromptItem(pid, text, whole, "infill", question, per_blank)
+    return PromptItem(pid, text, whole, INFILL, question, per_blank)
 
 
 def blank_pieces(where: str, text: str) -> list[str | int]:

@@ -5,6 +5,7 @@ shows each blank's fill, marked against the blank's reference where the row has 
 
 from __future__ import annotations
 
+from ..record.trajectory import INFILL
 from ..render.fragments import diff_html, esc
 from .figures import fold
 
@@ -66,7 +67,7 @@ def answers_html(rows: list[dict], prompt_id: str, settings: list[str], referenc
     if not mine:
         return "<p>No runs for this prompt.</p>"
     out = f'<p><b>Prompt {esc(prompt_id)}</b>: {esc(mine[0].get("prompt") or "")}</p>'
-    if mine[0].get("mode") == "infill":
+    if mine[0].get("mode") == INFILL:
         question = mine[0].get("question")
         out += (f'<p class="ci">Fill in the blanks, {"the answer to: " + esc(question) if question else "raw text"}'
                 "</p>")
@@ -99,7 +100,7 @@ def _answer(r: dict, base: str, is_reference: bool) -> str:
 def blank_fills_html(r: dict) -> str:
     """An infill row's fills, one per blank in order, each marked against its reference (if any)."""
     fills = r.get("blank_fills")
-    if r.get("mode") != "infill" or not isinstance(fills, list):
+    if r.get("mode") != INFILL or not isinstance(fills, list):
         return ""
     refs = r.get("blank_references")
     refs = refs if isinstance(refs, list) and len(refs) == len(fills) else None

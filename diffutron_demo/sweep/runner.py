@@ -29,6 +29,7 @@ from ..core.sampler import Run, drive, start_run
 from ..settings import SamplerSettings, SettingsError
 from . import runsfile
 from .figures import blank_figures, compared, run_figures
+from ..record.trajectory import INFILL
 from .prompts import PromptItem
 from .seeds import stream_seed
 
@@ -86,7 +87,7 @@ def _start(ctx: Context, job: Job) -> tuple[Run, list[tuple[int, int]] | None]:
     """(the job's Run, its blanks' canvas spans for infill, else None); raises SettingsError or
     BlankError when the prompt doesn't fit the window (every other fault was refused at load)."""
     settings, seed = ctx.grid[job.setting], ctx.run_seed(job)
-    if job.prompt.mode == "infill":
+    if job.prompt.mode == INFILL:
         run, canvas = start_infill(ctx.lm, job.prompt.text, settings, seed, question=job.prompt.question)
         return run, list(canvas.blanks)
     return start_run(ctx.lm, job.prompt.text, settings, seed, raw=ctx.raw)[0], None
@@ -118,8 +119,8 @@ def _row(ctx: Context, job: Job, run: Run | None, refs: dict, blanks: list | Non
     item = job.prompt
     row = {"prompt_id": pid, "setting": setting, "seed": seed, "status": "ok" if run else "too_long",
            "reason": reason, "prompt": item.text, "stream_seed": ctx.run_seed(job)}
-    if item.mode == "infill":
-        row.update({"mode": "infill", "question": item.question})
+    if item.mode == INFILL:
+        row.update({"mode": INFILL, "question": item.question})
     if run is None:
         row.update({k: None for k in ("reply", "answer_ids", "gen_tokens", "nfe", "steps", "tokens_per_forward",
                                       "model_ms", "wall_ms", "mean_conf", "closed", "stop_reason",
@@ -129,7 +130,7 @@ def _row(ctx: Context, job: Job, run: Run | None, refs: dict, blanks: list | Non
         traj = run.trajectory()
         row.update(run_figures(traj))
         row["trajectory"] = _save(ctx, job, traj) if ctx.keep_trajectories else None
-    if item.mode == "infill":
+    if item.mode == INFILL:
         fills = None if run is None else [fill_text(ctx.lm, run.final_ids, span) for span in blanks]
         row.update(blank_figures(fills, item.blank_references, row["reply"], item.reference))
     reference = row if setting == ctx.reference else refs.get((pid, ctx.reference, seed))

@@ -91,7 +91,7 @@ class Lesson:
         """Answer positions the student can pick: this step's candidates, in canvas order."""
         if self.finished:
             return []
-        rows = {p: i for i, p in enumerate(self.traj.slots)}
+        rows = self.traj.row_of
         return [rows[c.pos] for c in self.traj.steps[self.step].candidates if c.pos in rows]
 
     def prompt_text(self) -> str:
@@ -100,7 +100,7 @@ class Lesson:
             return t["nothing"]
         if self.finished:
             return t["done"].format(score=self.score, asked=len(self.asked))
-        key = "pick_fill" if self.traj.mode == "infill" else "pick"
+        key = "pick_fill" if self.traj.is_infill else "pick"
         return t[key].format(n=self.step + 1, total=len(self.traj.steps))
 
     def score_text(self) -> str:
@@ -115,7 +115,7 @@ class Lesson:
         if answer_pos not in self.choices():
             raise ValueError(f"Position {answer_pos} is not a masked candidate at this step.")
         record = self.traj.steps[self.step]
-        rows = {p: i for i, p in enumerate(self.traj.slots)}
+        rows = self.traj.row_of
         committed = [rows[p] for p in record.committed if p in rows]
         right = answer_pos in committed
         self.score += right
@@ -129,7 +129,7 @@ class Lesson:
     def _why(self, record, answer_pos: int) -> str:
         """The step's rule in the lesson's language, with where the pick stood, all from the record."""
         t, rule = TEXTS[self.lang], record.rule
-        rows = {p: i for i, p in enumerate(self.traj.slots)}
+        rows = self.traj.row_of
         mine = next(c for c in record.candidates if rows.get(c.pos) == answer_pos)
         inside = [i for p, i in rows.items() if record.window[0] <= p < record.window[1]] or [0]
         chosen = record.committed_candidates()

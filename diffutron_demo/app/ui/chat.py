@@ -15,7 +15,7 @@ from .. import service
 from ..examples import cached_example
 from ..manager import DEMO_MODEL
 from ..gpu import on_gpu
-from .controls import error_md, knob_inputs, panel_values, read_settings, settings_panel
+from .controls import error_md, knob_inputs, panel_values, read_settings, settings_panel, wire_stop
 from .viewer import Viewer
 
 EXAMPLES = ["Türkiye'nin başkenti neresidir?", "Bana kısa bir şiir yazar mısın?",
@@ -110,10 +110,6 @@ def chat_tab(demo, current_model, sessions, recorded=None, model_if_ready=None):
         yield {chatbot: shown, history_state: done.pairs, traj_state: done.traj, status: done.summary,
                **viewer.finished(panels, done.traj)}
 
-    def request_stop(request: gr.Request):
-        sessions.get(request.session_hash).stop.set()
-
-
     def clear_chat():
         return {chatbot: [], history_state: [], traj_state: None, context: "", status: "", **viewer.cleared()}
 
@@ -121,7 +117,7 @@ def chat_tab(demo, current_model, sessions, recorded=None, model_if_ready=None):
     outputs = [chatbot, history_state, message, traj_state, context, status, knobs["error"]] + viewer.outputs
     c["send"].click(respond, inputs, outputs, api_visibility="private")
     message.submit(respond, inputs, outputs, api_visibility="private")
-    c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
+    wire_stop(c["stop"], sessions)
     c["clear"].click(clear_chat, None, [chatbot, history_state, traj_state, context, status] + viewer.outputs,
                      api_visibility="private", queue=False)
     arrive = own_example(model_if_ready, viewer, history_state, chatbot, traj_state, status)

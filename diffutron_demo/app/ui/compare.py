@@ -15,7 +15,7 @@ from ...sweep.grid import grid_file_text, sweep_command
 from .. import edits, service
 from ..manager import model_argument
 from ..gpu import on_gpu
-from .controls import control, error_md, follow_preset
+from .controls import control, error_md, follow_preset, wire_stop
 from .viewer import player
 
 COLUMNS = 4
@@ -158,9 +158,6 @@ def compare_tab(current_model, sessions, first_prompt: str):
                                "in one column moves them all."})
             yield update
 
-    def request_stop(request: gr.Request):
-        sessions.get(request.session_hash).stop.set()
-
     inputs = {c["prompt"], c["seed"], c["task"]} | {col[k] for col in columns for k in ["on", "preset"] + COLUMN_KNOBS}
     outputs = [table, note, c["runs"]] + players + answers
     for number, col in enumerate(columns, start=1):
@@ -168,5 +165,5 @@ def compare_tab(current_model, sessions, first_prompt: str):
                              [c["runs"], col["player"], col["answer"]], api_visibility="private")
     c["run"].click(run_all, inputs, outputs, api_visibility="private")
     c["prompt"].submit(run_all, inputs, outputs, api_visibility="private")  # Enter runs, as in the chat
-    c["stop"].click(request_stop, None, None, queue=False, api_visibility="private")
+    wire_stop(c["stop"], sessions)
     c["sweep"].click(sweep_this(c, current_model), inputs, [c["grid"], note], api_visibility="private")

@@ -81,3 +81,13 @@ def md_text(text: str) -> str:
 def error_md(exc: Exception) -> str:
     where = f"**{exc.field.replace('_', ' ')}**: " if isinstance(exc, SettingsError) else ""
     return f"⚠️ {where}{md_text(str(exc))}"
+
+
+def wire_stop(button, sessions) -> None:
+    """A Stop button sets the visitor's stop flag, which a running loop reads between steps (unqueued,
+    so it is not behind the run it stops)."""
+
+    def request_stop(request: gr.Request):
+        sessions.get(request.session_hash).stop.set()
+
+    button.click(request_stop, None, None, queue=False, api_visibility="private")

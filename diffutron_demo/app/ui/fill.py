@@ -17,7 +17,7 @@ from ...render.panels import panels_with
 from ...settings import SettingsError
 from .. import service
 from ..gpu import on_gpu
-from .controls import error_md, knob_inputs, panel_values, read_settings, settings_panel
+from .controls import error_md, knob_inputs, panel_values, read_settings, settings_panel, wire_stop
 from .viewer import Viewer
 
 EXAMPLES = [
@@ -84,10 +84,7 @@ def fill_tab(current_model, sessions):
     outputs = [traj_state, status, preview, knobs["error"]] + viewer.outputs
     go.click(run_fill, inputs, outputs, api_visibility="private")
     text.submit(run_fill, inputs, outputs, api_visibility="private")  # Enter fills
-    def request_stop(request: gr.Request):
-        sessions.get(request.session_hash).stop.set()
-
-    stop.click(request_stop, None, None, queue=False, api_visibility="private")
+    wire_stop(stop, sessions)
     for source in (text.change, question.change, knobs["blank_length"].change):
         source(show_preview, inputs, [preview, knobs["error"]], queue=False, api_visibility="private")
 
