@@ -1,8 +1,26 @@
-"""Older trajectory files, made from a current one: what schema 1, 2 and 3 wrote, and nothing more."""
+"""Trajectory files in tests: older ones made from a current one (what schema 1, 2 and 3 wrote, and
+nothing more), and the check that a malformed one is refused with a message naming the fault."""
 
 from __future__ import annotations
 
 import copy
+
+import pytest
+
+from diffutron_demo.record.trajectory import Trajectory, TrajectoryError
+
+
+def refused(payload, *words) -> str:
+    """Load `payload` (dict, str or bytes) and return the message; every word must be in it."""
+    with pytest.raises(TrajectoryError) as info:
+        if isinstance(payload, dict):
+            Trajectory.from_dict(payload)
+        else:
+            Trajectory.from_json(payload)
+    message = str(info.value)
+    for word in words:
+        assert word in message, (word, message)
+    return message
 
 SCHEMA_3_CANDIDATE_FIELDS = ("score", "rank")
 SCHEMA_3_STEP_FIELDS = ("rule", "derived")

@@ -20,8 +20,8 @@ from diffutron_demo.core.chat import build_prompt
 from diffutron_demo.core.branching import branch_run
 from diffutron_demo.core.sampler import Run
 from diffutron_demo.settings import SamplerSettings
-from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryError
-from tests.helpers_schema import downgrade, without_derived, without_spread
+from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory
+from tests.helpers_schema import downgrade, refused, without_derived, without_spread
 
 QUESTION = "Türkiye'nin başkenti neresidir?"
 TIMING = ("forward_ms", "step_ms")
@@ -167,7 +167,7 @@ def test_pinned_tokens_are_on_the_branch_canvas(models, case):
     assert not any(c.pos - P in pins for st in branch.steps for c in st.candidates), info
 
 
-def test_invalid_branch_requests_are_refused(models):
+def test_invalid_branch_requests_arerefused(models):
     lm = models[0]
     settings = SamplerSettings(steps=6, max_new_tokens=8, block_length=4, temperature=0.0)
     traj = original(lm, settings)
@@ -186,7 +186,7 @@ def test_invalid_branch_requests_are_refused(models):
 
 
 @pytest.mark.parametrize("ckpt", range(2))
-def test_a_pin_over_a_committed_token_is_refused(models, ckpt):
+def test_a_pin_over_a_committed_token_isrefused(models, ckpt):
     """A pin never overwrites a token the run committed: only a position still masked at the split
     can be pinned, and the refusal names the position and the step."""
     lm = models[ckpt]
@@ -284,34 +284,25 @@ def branched_dict(models, base_run):
     return copy.deepcopy(traj.to_dict())
 
 
-def _refused(data: dict, *words: str) -> str:
-    with pytest.raises(TrajectoryError) as info:
-        Trajectory.from_dict(data)
-    message = str(info.value)
-    for word in words:
-        assert word in message, (word, message)
-    return message
-
-
-def test_a_branch_from_a_step_out_of_range_is_refused(branched_dict):
+def test_a_branch_from_a_step_out_of_range_isrefused(branched_dict):
     n = len(branched_dict["steps"])
     for bad in (n + 1, -1):
         data = copy.deepcopy(branched_dict)
         data["branches"][0]["from_step"] = bad
-        assert _refused(data, "branches[0].from_step", str(bad)).startswith("branches[0]")
+        assert refused(data, "branches[0].from_step", str(bad)).startswith("branches[0]")
 
 
-def test_a_branch_step_numbered_wrong_is_refused(branched_dict):
+def test_a_branch_step_numbered_wrong_isrefused(branched_dict):
     data = copy.deepcopy(branched_dict)
     data["branches"][0]["steps"][0]["step"] += 1
-    _refused(data, "branches[0].steps[0].step", "expected 2")
+    refused(data, "branches[0].steps[0].step", "expected 2")
     data = copy.deepcopy(branched_dict)
     data["branches"][0]["steps"][0]["step"] = 0  # numbered from 0 instead of from the split
-    _refused(data, "branches[0].steps[0].step")
+    refused(data, "branches[0].steps[0].step")
 
 
 @pytest.mark.parametrize("change", ["longer", "shorter", "other prompt"])
-def test_branch_final_ids_of_another_canvas_are_refused(branched_dict, change):
+def test_branch_final_ids_of_another_canvas_arerefused(branched_dict, change):
     data = copy.deepcopy(branched_dict)
     final = data["branches"][0]["final_ids"]
     if change == "longer":
@@ -320,7 +311,7 @@ def test_branch_final_ids_of_another_canvas_are_refused(branched_dict, change):
         final.pop()
     else:
         final[0] = next(t for t in map(int, data["pieces"]) if t != final[0])
-    _refused(data, "branches[0].final_ids")
+    refused(data, "branches[0].final_ids")
 
 
 def test_other_malformed_branch_fields_are_named(branched_dict):
@@ -333,13 +324,13 @@ def test_other_malformed_branch_fields_are_named(branched_dict):
     ]:
         data = copy.deepcopy(branched_dict)
         data["branches"][0][key] = value
-        _refused(data, where)
+        refused(data, where)
     data = copy.deepcopy(branched_dict)
     data["branches"] = {"not": "a list"}
-    _refused(data, "branches")
+    refused(data, "branches")
     data = copy.deepcopy(branched_dict)
     data["branches"][0] = 7
-    _refused(data, "branches[0]")
+    refused(data, "branches[0]")
 
 
 # -- the old format ---------------------------------------------------------------------------------
@@ -368,4 +359,4 @@ def test_a_version_1_file_loads_and_saves_as_the_current_version(base_run, tmp_p
 def test_a_version_2_file_must_have_branches(base_run):
     data = copy.deepcopy(base_run.to_dict())
     del data["branches"]
-    _refused(data, "branches", "missing")
+    refused(data, "branches", "missing")

@@ -16,9 +16,9 @@ import pytest
 from diffutron_demo.core.blanks import start_infill
 from diffutron_demo.core.branching import branch_run, redo_run
 from diffutron_demo.core.sampler import start_run
-from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory, TrajectoryError
+from diffutron_demo.record.trajectory import SCHEMA_VERSION, Trajectory
 from diffutron_demo.settings import SamplerSettings
-from tests.helpers_schema import downgrade
+from tests.helpers_schema import downgrade, refused as refused_file
 
 SETTINGS = SamplerSettings(steps=8, max_new_tokens=8, block_length=4, temperature=0.7)
 
@@ -51,11 +51,7 @@ def data(request, generation, infill) -> dict:
 
 
 def refused(data: dict, *words: str) -> str:
-    with pytest.raises(TrajectoryError) as info:
-        Trajectory.from_dict(data)
-    message = str(info.value)
-    for word in words:
-        assert word in message, (word, message)
+    message = refused_file(data, *words)
     assert "\n" not in message
     return message
 

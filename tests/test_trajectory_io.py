@@ -11,6 +11,7 @@ from diffutron_demo.core.models import load_model
 from diffutron_demo.core.sampler import generate
 from diffutron_demo.settings import SamplerSettings
 from diffutron_demo.record.trajectory import MAX_FILE_BYTES, SCHEMA_VERSION, Trajectory, TrajectoryError
+from tests.helpers_schema import refused
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +27,6 @@ def traj(tiny_checkpoints):
 @pytest.fixture
 def data(traj):
     return copy.deepcopy(traj.to_dict())
-
-
-def refused(payload, *words):
-    """Load `payload` (dict, str or bytes) and return the message; every word must be in it."""
-    with pytest.raises(TrajectoryError) as info:
-        if isinstance(payload, dict):
-            Trajectory.from_dict(payload)
-        else:
-            Trajectory.from_json(payload)
-    message = str(info.value)
-    for word in words:
-        assert word in message, (word, message)
-    return message
 
 
 # ------------------------------------------------------------------ round trip
